@@ -1,0 +1,109 @@
+"""Composition root: builds the clients, caches, source, market data, broker and store.
+
+Paper and live are chosen here, once. Tests pass ``transport`` (e.g. ``httpx.ASGITransport`` on
+the sandbox app) and a clock; production uses real sockets and the system clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from copybot.brokers.base import Broker
+from copybot.brokers.paper import PaperBroker
+from copybot.cache import CountingCache
+from copybot.clock import Clock, SystemClock
+from copybot.config import Settings
+from copybot.errors import ConfigError
+from copybot.executor import Executor
+from copybot.http import RateLimiter, Upstream, build_client
+from copybot.market import MarketData
+from copybot.models import CopyOutcome, MarketInfo, to_units
+from copybot.sources.etherscan import EtherscanSource
+from copybot.store import Store
+
+META_TTL_S = 6 * 3600.0
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    store: Store
+    source: EtherscanSource
+    market: MarketData
+    broker: Broker
+    executor: Executor
+    upstreams: dict[str, Upstream]
+    caches: dict[str, CountingCache[Any]] = field(default_factory=dict)
+
+    @property
+    def leaders(self) -> list[str]:
+        return [leader.address for leader in self.settings.leaders]
+
+    def api_calls(self) -> int:
+        return sum(u.stats.calls for u in self.upstreams.values())
+
+    def cache_counts(self) -> tuple[int, int]:
+        return sum(c.hits for c in self.caches.values()), sum(c.misses for c in self.caches.values())
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "upstreams": {name: u.stats.snapshot() for name, u in self.upstreams.items()},
+            "caches": {name: {"hits": c.hits, "misses": c.misses, "size": len(c)} for name, c in self.caches.items()},
+        }
+
+    async def aclose(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.client.aclose()
+        self.store.close()
+
+
+def build_app(
+    settings: Settings,
+    api_key: str,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_outcomes: Callable[[Sequence[CopyOutcome]], None] | None = None,
+) -> App:
+    if settings.mode != "paper":
+        raise ConfigError("mode: only paper trading is available in this version")
+    clock = clock or SystemClock()
+    es = settings.source.etherscan
+    upstreams = {
+        "etherscan": Upstream(
+            "etherscan",
+            build_client(es.url, es.timeout_s, 4, transport),
+            clock,
+            limiter=RateLimiter(es.calls_per_second, clock, burst=es.calls_per_second),
+        ),
+        "clob": Upstream(
+            "clob",
+            build_client(settings.clob.url, settings.clob.timeout_s, settings.clob.max_concurrency * 2, transport),
+            clock,
+        ),
+        "gamma": Upstream(
+            "gamma",
+            build_client(settings.gamma.url, settings.gamma.timeout_s, settings.gamma.max_concurrency, transport),
+            clock,
+        ),
+    }
+    caches: dict[str, CountingCache[Any]] = {
+        "closed_ranges": CountingCache(es.cache_size, es.cache_ttl_s, clock),
+        "latest_block": CountingCache(1, max(0.2, settings.source.poll_interval_s / 2), clock),
+        "market_meta": CountingCache(10_000, META_TTL_S, clock),
+    }
+    store = Store.open(settings.storage.path)
+    store.init_paper(settings.mode, to_units(settings.paper.starting_bankroll_usdc), clock.now())
+    store.sync_leaders([(leader.address, leader.label) for leader in settings.leaders], clock.now())
+    source = EtherscanSource(upstreams["etherscan"], settings.source, api_key, caches["closed_ranges"],
+                             caches["latest_block"])  # fmt: skip
+    meta: CountingCache[MarketInfo] = caches["market_meta"]
+    market = MarketData(upstreams["clob"], upstreams["gamma"], meta, settings.clob.max_concurrency)
+    broker = PaperBroker()
+    executor = Executor(store, market, broker, settings.risk, clock, settings.executor.batch_size, on_outcomes)
+    return App(settings, clock, store, source, market, broker, executor, upstreams, caches)

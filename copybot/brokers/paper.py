@@ -1,0 +1,73 @@
+"""Paper trading: fills are simulated by walking the real (or sandbox) order book.
+
+The fill price is what the size would really pay level by level, not the top of the book.
+BUYs are fill-or-kill within the worst-price bound (like the live market orders copybot sends);
+SELLs take what the bids give (fill-and-kill), so an exit is never blocked by thin depth.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
+
+
+def _units(value: Decimal, rounding: str) -> int:
+    return int(value.to_integral_value(rounding=rounding))
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def walk_buy(book: Book, spend: int, bound: Decimal | None) -> OrderResult | Skip:
+    remaining, shares, paid = spend, 0, 0
+    for level in book.asks:
+        if bound is not None and level.price > bound:
+            break
+        take = min(to_units(level.size), _units(Decimal(remaining) / level.price, ROUND_FLOOR))
+        if take <= 0:
+            break
+        cost = _units(take * level.price, ROUND_CEILING)
+        shares, paid, remaining = shares + take, paid + cost, remaining - cost
+        if take < to_units(level.size):
+            break  # the money ran out inside this level
+    if shares > 0 and remaining * 1000 <= spend:  # filled to within 0.1% (tick/base-unit rounding)
+        return OrderResult(shares, paid)
+    best = book.best_ask
+    if best is None:
+        return Skip("no liquidity: the book has no asks")
+    if bound is not None and best > bound:
+        return Skip(f"slippage: best ask {_fmt(best)} above worst acceptable {_fmt(bound)}")
+    fillable = _fmt(from_units(paid))
+    if bound is not None and any(level.price > bound for level in book.asks):
+        return Skip(
+            f"slippage: only {fillable} of {_fmt(from_units(spend))} fillable at or below {_fmt(bound)} (FOK)"
+        )
+    return Skip(f"no liquidity: only {fillable} of {_fmt(from_units(spend))} on the asks (FOK)")
+
+
+def walk_sell(book: Book, amount: int, bound: Decimal | None) -> OrderResult | Skip:
+    remaining, sold, received = amount, 0, 0
+    for level in book.bids:
+        if remaining <= 0 or (bound is not None and level.price < bound):
+            break
+        take = min(to_units(level.size), remaining)
+        received += _units(take * level.price, ROUND_FLOOR)
+        sold, remaining = sold + take, remaining - take
+    if sold <= 0:
+        return Skip("no liquidity: no bids to sell into")
+    return OrderResult(sold, received)
+
+
+def walk_book(book: Book, intent: OrderIntent) -> OrderResult | Skip:
+    if intent.side is Side.BUY:
+        return walk_buy(book, intent.amount, intent.worst_price)
+    return walk_sell(book, intent.amount, intent.worst_price)
+
+
+class PaperBroker:
+    mode = "paper"
+
+    async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:
+        return walk_book(book, intent)

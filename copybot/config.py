@@ -1,0 +1,245 @@
+"""Settings: one frozen, validated object built from YAML plus ``COPYBOT__SECTION__KEY`` env overrides.
+
+Where the file comes from: ``--config PATH``, else ``$COPYBOT_CONFIG``, else ``./settings.yaml``.
+Every problem becomes a :class:`ConfigError` whose one-line message names the file and the key.
+Secrets are never stored in the file: settings only name the environment variables holding them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from copybot.errors import ConfigError
+
+ENV_PREFIX = "COPYBOT__"
+DEFAULT_PATH = Path("settings.yaml")
+
+NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _address(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string like 0x followed by 40 hex digits")
+    v = value.strip()
+    body = v[2:] if v[:2] in ("0x", "0X") else ""
+    if len(body) != 40 or any(c not in "0123456789abcdefABCDEF" for c in body):
+        raise ValueError(f"{value!r} is not an address (0x followed by 40 hex digits)")
+    if body != body.lower() and body != body.upper():
+        from eth_utils.address import is_checksum_address
+
+        if not is_checksum_address("0x" + body):
+            raise ValueError(f"{value!r} has mixed case but a wrong checksum")
+    return "0x" + body.lower()
+
+
+class Leader(_Section):
+    address: str
+    label: str = ""
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _check_address(cls, value: object) -> str:
+        return _address(value)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.address[:10]
+
+
+class EtherscanSettings(_Section):
+    url: str = "https://api.etherscan.io/v2/api"
+    chain_id: int = Field(137, gt=0)
+    api_key_env: str = "ETHERSCAN_API_KEY"
+    calls_per_second: float = Field(3.0, gt=0, le=100)
+    page_size: int = Field(1000, ge=1, le=1000)
+    cache_size: int = Field(4096, ge=0)
+    cache_ttl_s: float = Field(3600.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class SourceSettings(_Section):
+    kind: Literal["etherscan"] = "etherscan"
+    poll_interval_s: float = Field(2.0, gt=0)
+    start_block: int | Literal["latest"] = "latest"
+    etherscan: EtherscanSettings = EtherscanSettings()
+
+    @field_validator("start_block")
+    @classmethod
+    def _check_start(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be 'latest' or a block number >= 0")
+        return value
+
+
+class HttpService(_Section):
+    url: str
+    timeout_s: float = Field(10.0, gt=0)
+    max_concurrency: int = Field(8, ge=1, le=64)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class ClobSettings(HttpService):
+    url: str = "https://clob.polymarket.com"
+
+
+class GammaSettings(HttpService):
+    url: str = "https://gamma-api.polymarket.com"
+
+
+class RiskSettings(_Section):
+    sizing: Literal["fixed", "proportional"] = "fixed"
+    fixed_usdc: NonNegDecimal = Decimal(10)
+    copy_ratio: NonNegDecimal = Decimal("0.1")
+    min_order_usdc: NonNegDecimal = Decimal(1)
+    max_order_usdc: PosDecimal = Decimal(100)
+    max_slippage: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal("0.02")
+    max_trade_age_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> RiskSettings:
+        if self.min_order_usdc > self.max_order_usdc:
+            raise ValueError("min_order_usdc must not exceed max_order_usdc")
+        return self
+
+
+class PaperSettings(_Section):
+    starting_bankroll_usdc: NonNegDecimal = Decimal(1000)
+
+
+class StorageSettings(_Section):
+    path: str = "copybot-paper.db"
+
+
+class ExecutorSettings(_Section):
+    batch_size: int = Field(10, ge=1, le=100)
+    max_concurrency: int = Field(8, ge=1, le=64)
+
+
+class Settings(_Section):
+    mode: Literal["paper", "live"] = "paper"
+    leaders: tuple[Leader, ...] = ()
+    source: SourceSettings = SourceSettings()
+    clob: ClobSettings = ClobSettings()
+    gamma: GammaSettings = GammaSettings()
+    risk: RiskSettings = RiskSettings()
+    paper: PaperSettings = PaperSettings()
+    storage: StorageSettings = StorageSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+
+    @field_validator("leaders")
+    @classmethod
+    def _unique_leaders(cls, value: tuple[Leader, ...]) -> tuple[Leader, ...]:
+        seen: set[str] = set()
+        for leader in value:
+            if leader.address in seen:
+                raise ValueError(f"{leader.address} is listed twice")
+            seen.add(leader.address)
+        return value
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain data, safe to print (settings hold env var names, never secrets)."""
+        return self.model_dump(mode="json")
+
+
+def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if cli_path:
+        return Path(cli_path)
+    if env.get("COPYBOT_CONFIG"):
+        return Path(env["COPYBOT_CONFIG"])
+    return DEFAULT_PATH
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str], where: str) -> None:
+    for name, raw in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
+        if not keys:
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{where}: {'.'.join(keys)}: environment variable {name} is not valid YAML") from exc
+        node = data
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = {}
+                node[key] = child
+            node = child
+        node[keys[-1]] = value
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_settings(data: object, where: str, environ: Mapping[str, str] | None = None) -> Settings:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: (top level): must be a mapping of keys to values")
+    data = dict(data)
+    _apply_env(data, os.environ if environ is None else environ, where)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(f"{where}: {_loc(tuple(err['loc']))}: {msg}") from None
+    if settings.mode == "live":
+        raise ConfigError(
+            f"{where}: mode: live trading is not available in this version of copybot; use mode: paper"
+        )
+    return settings
+
+
+def load_settings(cli_path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    path = resolve_path(cli_path, environ)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: settings file not found (copy settings.example.yaml to start)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: (yaml): not valid YAML{where}") from None
+    return parse_settings(data, str(path), environ)
+
+
+def api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """The Etherscan API key, read from the environment variable the settings name."""
+    env = os.environ if environ is None else environ
+    var = settings.source.etherscan.api_key_env
+    key = env.get(var, "").strip()
+    if not key:
+        raise ConfigError(f"source.etherscan.api_key_env: environment variable {var} is not set or empty")
+    return key

@@ -1,0 +1,201 @@
+"""CLOB and Gamma reads: books fetched once per token, concurrently; market metadata cached.
+
+Parsing is pure (``parse_book``, ``parse_gamma_market``); the :class:`MarketData` methods do the
+I/O: deduplicate token ids first, then ``gather`` under a semaphore, one result per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from copybot.cache import CountingCache
+from copybot.errors import CopybotError, MalformedResponse
+from copybot.http import Upstream
+from copybot.models import Book, BookLevel, MarketInfo
+
+GAMMA_BATCH = 20  # clob_token_ids per Gamma request
+PRICES_BATCH = 100  # tokens per POST /prices
+
+
+def _dec(value: object, what: str) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except InvalidOperation:
+        raise MalformedResponse(f"clob: {what} is not a number: {str(value)[:40]!r}") from None
+    if not out.is_finite():
+        raise MalformedResponse(f"clob: {what} is not finite")
+    return out
+
+
+def _levels(raw: object, what: str) -> list[BookLevel]:
+    if not isinstance(raw, list):
+        raise MalformedResponse(f"clob: book {what} is not a list")
+    levels = []
+    for entry in raw:
+        if not isinstance(entry, Mapping):
+            raise MalformedResponse(f"clob: book {what} entry is not an object")
+        price, size = _dec(entry.get("price"), "price"), _dec(entry.get("size"), "size")
+        if 0 < price < 1 and size > 0:  # ignore nonsense levels rather than trade on them
+            levels.append(BookLevel(price, size))
+    return levels
+
+
+def parse_book(body: Any, token_id: int) -> Book:
+    """A CLOB book answer -> :class:`Book` with levels sorted best first.
+
+    Production lists bids ascending and asks descending; never trust the order, sort.
+    """
+    if not isinstance(body, Mapping):
+        raise MalformedResponse("clob: book is not an object")
+    bids = sorted(_levels(body.get("bids", []), "bids"), key=lambda lv: lv.price, reverse=True)
+    asks = sorted(_levels(body.get("asks", []), "asks"), key=lambda lv: lv.price)
+    try:
+        ts = int(str(body.get("timestamp") or 0))
+    except ValueError:
+        ts = 0
+    return Book(
+        token_id=token_id,
+        market=str(body.get("market", "")),
+        bids=tuple(bids),
+        asks=tuple(asks),
+        tick_size=_dec(body.get("tick_size", "0.01"), "tick_size"),
+        min_order_size=_dec(body.get("min_order_size", "0"), "min_order_size"),
+        neg_risk=bool(body.get("neg_risk", False)),
+        timestamp_ms=ts,
+    )
+
+
+def _json_list(value: object) -> list[Any]:
+    """Gamma encodes some list fields as JSON strings inside the JSON: decode them again."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            return []
+        return decoded if isinstance(decoded, list) else []
+    return []
+
+
+def parse_gamma_market(body: Mapping[str, Any]) -> list[MarketInfo]:
+    """One Gamma market -> a :class:`MarketInfo` per outcome token."""
+    token_ids = _json_list(body.get("clobTokenIds"))
+    outcomes = _json_list(body.get("outcomes"))
+    infos = []
+    for i, raw in enumerate(token_ids):
+        try:
+            token_id = int(str(raw))
+        except ValueError:
+            continue
+        infos.append(
+            MarketInfo(
+                token_id=token_id,
+                condition_id=str(body.get("conditionId", "")),
+                outcome=str(outcomes[i]) if i < len(outcomes) else "",
+                question=str(body.get("question", "")),
+                slug=str(body.get("slug", "")),
+                closed=bool(body.get("closed", False)),
+                accepting_orders=bool(body.get("acceptingOrders", True)),
+                neg_risk=bool(body.get("negRisk", False)),
+            )
+        )
+    return infos
+
+
+class MarketData:
+    def __init__(
+        self,
+        clob: Upstream,
+        gamma: Upstream,
+        info_cache: CountingCache[MarketInfo],
+        max_concurrency: int = 8,
+    ) -> None:
+        self._clob = clob
+        self._gamma = gamma
+        self._info = info_cache
+        self._sem = asyncio.Semaphore(max_concurrency)
+
+    async def _book(self, token_id: int) -> Book:
+        async with self._sem:
+            body = await self._clob.get_json("/book", params={"token_id": str(token_id)})
+        return parse_book(body, token_id)
+
+    async def books(self, token_ids: Iterable[int]) -> dict[int, Book | CopybotError]:
+        """Each distinct token's book, fetched once and concurrently; a failure is returned, not raised."""
+        unique = list(dict.fromkeys(token_ids))
+        results = await asyncio.gather(*(self._book(t) for t in unique), return_exceptions=True)
+        out: dict[int, Book | CopybotError] = {}
+        for token_id, res in zip(unique, results, strict=True):
+            if isinstance(res, Book | CopybotError):
+                out[token_id] = res
+            elif isinstance(res, Exception):
+                out[token_id] = MalformedResponse(f"clob /book: {type(res).__name__}")
+            else:
+                raise res
+        return out
+
+    async def market_info(self, token_ids: Iterable[int]) -> dict[int, MarketInfo]:
+        """Gamma metadata per token (cached for long); tokens Gamma does not know are left out."""
+        unique = list(dict.fromkeys(token_ids))
+        out: dict[int, MarketInfo] = {}
+        missing = []
+        for token_id in unique:
+            hit = self._info.get(token_id)
+            if hit is None:
+                missing.append(token_id)
+            else:
+                out[token_id] = hit
+        chunks = [missing[i : i + GAMMA_BATCH] for i in range(0, len(missing), GAMMA_BATCH)]
+        answers = await asyncio.gather(*(self._gamma_chunk(c) for c in chunks), return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, CopybotError):
+                    raise answer
+                continue  # metadata is optional for a decision; retried next time it is needed
+            for info in answer:
+                self._info.put(info.token_id, info)
+                if info.token_id in missing:
+                    out[info.token_id] = info
+        return out
+
+    async def _gamma_chunk(self, token_ids: list[int]) -> list[MarketInfo]:
+        params = [("clob_token_ids", str(t)) for t in token_ids]
+        async with self._sem:
+            body = await self._gamma.get_json("/markets", params=params)
+        if not isinstance(body, list):
+            raise MalformedResponse("gamma /markets: answer is not a list")
+        return [info for market in body if isinstance(market, Mapping) for info in parse_gamma_market(market)]
+
+    async def best_bids(self, token_ids: Iterable[int]) -> dict[int, Decimal]:
+        """Best bid per token (what a position could be sold at), via batched ``POST /prices``."""
+        unique = list(dict.fromkeys(token_ids))
+        chunks = [unique[i : i + PRICES_BATCH] for i in range(0, len(unique), PRICES_BATCH)]
+        answers = await asyncio.gather(*(self._prices_chunk(c) for c in chunks), return_exceptions=True)
+        out: dict[int, Decimal] = {}
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, CopybotError):
+                    raise answer
+                continue
+            out.update(answer)
+        return out
+
+    async def _prices_chunk(self, token_ids: list[int]) -> dict[int, Decimal]:
+        body = [{"token_id": str(t), "side": "BUY"} for t in token_ids]
+        async with self._sem:
+            answer = await self._clob.post_json("/prices", body)
+        if not isinstance(answer, Mapping):
+            raise MalformedResponse("clob /prices: answer is not an object")
+        out: dict[int, Decimal] = {}
+        for token_id in token_ids:
+            entry = answer.get(str(token_id))
+            if isinstance(entry, Mapping) and "BUY" in entry:
+                price = _dec(entry["BUY"], "price")
+                if 0 <= price <= 1:
+                    out[token_id] = price
+        return out

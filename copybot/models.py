@@ -1,0 +1,160 @@
+"""Immutable values that flow through copybot: source -> decode -> risk -> execute -> positions -> store.
+
+Money and shares are integers in base units (6 decimals, see ``protocol.UNIT``); prices are
+``Decimal``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from copybot.protocol import UNIT
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class Decision(StrEnum):
+    FILLED = "filled"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+def to_units(amount: Decimal) -> int:
+    """Decimal pUSD/shares -> base units, rounded toward zero (never overstates an amount)."""
+    return int(amount * UNIT)
+
+
+def from_units(units: int) -> Decimal:
+    return Decimal(units) / UNIT
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One leader fill, attributed per protocol.md §3 (the leader is the log's maker)."""
+
+    leader: str  # lowercase address
+    tx_hash: str  # lowercase 0x-hex
+    log_index: int
+    block: int
+    timestamp: int  # unix seconds of the block
+    exchange: str  # lowercase address of the emitting exchange
+    token_id: int
+    side: Side
+    shares: int  # base units
+    collateral: int  # base units
+    fee: int = 0
+    as_taker: bool = False  # topic3 was the exchange: the leader's whole taker fill
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.tx_hash, self.log_index)
+
+    @property
+    def price(self) -> Decimal:
+        """collateral / shares; 0 when shares is 0 (rejected later by risk)."""
+        if self.shares <= 0:
+            return Decimal(0)
+        return Decimal(self.collateral) / Decimal(self.shares)
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    price: Decimal
+    size: Decimal  # shares
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """An order book with levels sorted best first (bids descending, asks ascending)."""
+
+    token_id: int
+    market: str  # condition id
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    tick_size: Decimal = Decimal("0.01")
+    min_order_size: Decimal = Decimal(0)
+    neg_risk: bool = False
+    timestamp_ms: int = 0
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        return self.bids[0].price if self.bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        return self.asks[0].price if self.asks else None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInfo:
+    """What Gamma says about the market a token belongs to."""
+
+    token_id: int
+    condition_id: str
+    outcome: str
+    question: str = ""
+    slug: str = ""
+    closed: bool = False
+    accepting_orders: bool = True
+    neg_risk: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    """What risk needs to know about our side when deciding on one fill."""
+
+    now: float  # unix seconds
+    cash: int  # base units available to spend
+    our_shares: int  # shares we hold in this token because of this leader
+    leader_holding: int | None  # leader's observed shares in this token before this fill; None = unknown
+    market: MarketInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order we want placed. BUY: ``amount`` is collateral to spend; SELL: shares to sell."""
+
+    token_id: int
+    side: Side
+    amount: int  # base units
+    worst_price: Decimal | None  # BUY: highest acceptable price; SELL: lowest; None = no bound
+    details: dict[str, str] = field(default_factory=dict)  # the numbers behind the decision
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """What an order actually did."""
+
+    shares: int  # base units bought or sold
+    collateral: int  # base units paid (BUY) or received (SELL)
+
+    @property
+    def avg_price(self) -> Decimal:
+        if self.shares <= 0:
+            return Decimal(0)
+        return Decimal(self.collateral) / Decimal(self.shares)
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOutcome:
+    """The decision on one fill, ready to be stored."""
+
+    fill: Fill
+    decision: Decision
+    reason: str
+    intent: OrderIntent | None = None
+    result: OrderResult | None = None
+    market: MarketInfo | None = None
+    details: dict[str, Any] = field(default_factory=dict)

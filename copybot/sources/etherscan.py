@@ -1,0 +1,196 @@
+"""Leader fills from the Etherscan V2 API (``module=logs&action=getLogs`` by topics).
+
+One query per leader and poll: ``topic0`` = V2 OrderFilled AND ``topic2`` = the padded leader
+address, from the leader's cursor + 1 to the latest block, paginated. Answers for closed block
+ranges (older than ``FINAL_DEPTH`` blocks) are cached. Cursors only move after the caller has
+stored the fills up to them: :meth:`EtherscanSource.poll` returns new cursors, it stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from copybot.cache import CountingCache
+from copybot.config import SourceSettings
+from copybot.errors import (
+    InvalidApiKey,
+    MalformedResponse,
+    PermanentUpstreamError,
+    RateLimited,
+    TransientError,
+    UnsupportedChain,
+    UpstreamUnavailable,
+)
+from copybot.http import Upstream
+from copybot.models import Fill
+from copybot.protocol import ETHERSCAN_MAX_WINDOW, ORDER_FILLED_V2, pad_address
+from copybot.sources.decode import MalformedLog, decode_log, hex_int
+
+log = logging.getLogger(__name__)
+
+FINAL_DEPTH = 64  # blocks behind the tip after which a range's answer is treated as immutable
+
+
+def check_envelope(body: Any) -> list[dict[str, Any]]:
+    """Validate an Etherscan ``{status, message, result}`` answer; return the result list.
+
+    Errors arrive with HTTP 200, so the body decides: rate limits are transient, a bad key or
+    chain is permanent, "No records found" is an empty page.
+    """
+    if not isinstance(body, dict) or "status" not in body:
+        raise MalformedResponse("etherscan: answer has no status field")
+    status, message, result = str(body.get("status")), str(body.get("message", "")), body.get("result")
+    if status == "1":
+        if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            raise MalformedResponse("etherscan: result is not a list of logs")
+        return result
+    text = result if isinstance(result, str) else message
+    lowered = f"{message} {text}".lower()
+    if "no records found" in lowered:
+        return []
+    if "rate limit" in lowered:
+        raise RateLimited(f"etherscan: {text}")
+    if "invalid api key" in lowered or "missing api key" in lowered:
+        raise InvalidApiKey(f"etherscan: {text}")
+    if "chainid" in lowered:
+        raise UnsupportedChain(f"etherscan: {text}")
+    if "deprecated" in lowered:
+        raise PermanentUpstreamError(f"etherscan: {text}")
+    raise UpstreamUnavailable(f"etherscan: {text[:200]}")
+
+
+def check_block_number(body: Any) -> int:
+    if isinstance(body, dict) and "result" in body and "status" not in body:
+        try:
+            return hex_int(body["result"])
+        except MalformedLog as exc:
+            raise MalformedResponse(f"etherscan eth_blockNumber: {exc}") from None
+    check_envelope(body)  # raises the matching error
+    raise MalformedResponse("etherscan eth_blockNumber: no result")
+
+
+@dataclass
+class PollResult:
+    fills: list[Fill] = field(default_factory=list)
+    cursors: dict[str, int] = field(default_factory=dict)  # leader -> last block fully read
+    malformed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # leader -> transient error after retries
+    latest_block: int = 0
+
+
+class EtherscanSource:
+    def __init__(
+        self,
+        upstream: Upstream,
+        settings: SourceSettings,
+        api_key: str,
+        range_cache: CountingCache[list[dict[str, Any]]],
+        head_cache: CountingCache[int],
+    ) -> None:
+        self._up = upstream
+        self._settings = settings
+        self._key = api_key
+        self._ranges = range_cache
+        self._head = head_cache
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        return {"chainid": self._settings.etherscan.chain_id, **extra, "apikey": self._key}
+
+    async def latest_block(self) -> int:
+        cached = self._head.get("latest")
+        if cached is not None:
+            return cached
+        number: int = await self._up.get_json(
+            "", params=self._params(module="proxy", action="eth_blockNumber"), check=check_block_number
+        )
+        self._head.put("latest", number)
+        return number
+
+    async def _page(self, leader: str, from_block: int, to_block: int, page: int, closed: bool) -> list[dict[str, Any]]:
+        key = (leader, from_block, to_block, page)
+        if closed:
+            hit = self._ranges.get(key)
+            if hit is not None:
+                return hit
+        params = self._params(
+            module="logs",
+            action="getLogs",
+            fromBlock=from_block,
+            toBlock=to_block,
+            topic0=ORDER_FILLED_V2,
+            topic2=pad_address(leader),
+            topic0_2_opr="and",
+            page=page,
+            offset=self._settings.etherscan.page_size,
+        )
+        rows: list[dict[str, Any]] = await self._up.get_json("", params=params, check=check_envelope)
+        if closed:
+            self._ranges.put(key, rows)
+        return rows
+
+    async def leader_logs(self, leader: str, from_block: int, to_block: int, latest: int) -> list[dict[str, Any]]:
+        """Every OrderFilled log with ``leader`` as maker in [from_block, to_block], paginated.
+
+        Etherscan serves at most page x offset = 10,000 records per query window; past that the
+        window restarts at the last block seen (duplicates are dropped by (tx hash, log index)).
+        """
+        size = self._settings.etherscan.page_size
+        max_page = ETHERSCAN_MAX_WINDOW // size
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        start, page = from_block, 1
+        while True:
+            rows = await self._page(leader, start, to_block, page, to_block <= latest - FINAL_DEPTH)
+            for row in rows:
+                k = (str(row.get("transactionHash")), str(row.get("logIndex")))
+                if k not in seen:
+                    seen.add(k)
+                    out.append(row)
+            if len(rows) < size:
+                return out
+            if page < max_page:
+                page += 1
+                continue
+            last_block = hex_int(rows[-1].get("blockNumber"))
+            if last_block <= start:  # one block holds > 10,000 of this leader's logs: cannot page further
+                log.warning("etherscan: block %s has more logs than one query window returns", start)
+                return out
+            start, page = last_block, 1
+
+    def start_cursor(self, latest: int) -> int:
+        start = self._settings.start_block
+        return latest if start == "latest" else max(0, int(start) - 1)
+
+    async def poll(self, cursors: Mapping[str, int | None], leaders: Sequence[str]) -> PollResult:
+        """Read every followed leader's new fills. Permanent errors propagate; transient ones
+        (after retries) leave that leader's cursor where it was."""
+        latest = await self.latest_block()
+        result = PollResult(latest_block=latest)
+        followed = frozenset(leaders)
+        for leader in leaders:
+            cursor = cursors.get(leader)
+            if cursor is None:
+                cursor = self.start_cursor(latest)
+                result.cursors[leader] = cursor
+            if cursor >= latest:
+                continue
+            try:
+                rows = await self.leader_logs(leader, cursor + 1, latest, latest)
+            except TransientError as exc:
+                result.failed[leader] = str(exc)
+                continue
+            for row in rows:
+                try:
+                    fill = decode_log(row, followed)
+                except MalformedLog as exc:
+                    result.malformed += 1
+                    log.warning("etherscan: skipping malformed log: %s", exc)
+                    continue
+                if fill is not None and fill.leader == leader:
+                    result.fills.append(fill)
+            result.cursors[leader] = latest
+        result.fills.sort(key=lambda f: (f.block, f.log_index))
+        return result

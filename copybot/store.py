@@ -1,0 +1,394 @@
+"""SQLite store (WAL, one file): the daemon's memory across restarts.
+
+Schema is versioned with ``PRAGMA user_version`` and migrated at open. Idempotency lives here:
+fills are UNIQUE on (tx hash, log index), a fill gets exactly one decision (UNIQUE fill_id), and
+orders carry a UNIQUE client key. Writes that belong together share one transaction: new fills
+with the cursors that cover them; a batch of decisions with their orders, positions and ledger.
+Money columns are INTEGER base units (6 decimals); prices are decimal TEXT.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from copybot.errors import StoreError
+from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, Side
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE leaders (
+        address TEXT PRIMARY KEY, label TEXT NOT NULL DEFAULT '', cursor_block INTEGER, added_at REAL NOT NULL);
+    CREATE TABLE fills (
+        id INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, leader TEXT NOT NULL,
+        block INTEGER NOT NULL, ts INTEGER NOT NULL, exchange TEXT NOT NULL, token_id TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')), shares INTEGER NOT NULL, collateral INTEGER NOT NULL,
+        fee INTEGER NOT NULL, as_taker INTEGER NOT NULL, leader_holding_before INTEGER,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done')), seen_at REAL NOT NULL,
+        UNIQUE (tx_hash, log_index));
+    CREATE INDEX fills_pending ON fills (block, log_index) WHERE state = 'pending';
+    CREATE INDEX fills_leader ON fills (leader);
+    CREATE TABLE leader_holdings (
+        leader TEXT NOT NULL, token_id TEXT NOT NULL, shares INTEGER, PRIMARY KEY (leader, token_id));
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY, fill_id INTEGER NOT NULL UNIQUE REFERENCES fills (id),
+        decision TEXT NOT NULL CHECK (decision IN ('filled', 'skipped', 'failed')), reason TEXT NOT NULL,
+        order_usdc INTEGER, fill_shares INTEGER, fill_usdc INTEGER, fill_price TEXT,
+        details TEXT NOT NULL, at REAL NOT NULL);
+    CREATE TABLE orders (
+        id INTEGER PRIMARY KEY, client_key TEXT NOT NULL UNIQUE, fill_id INTEGER NOT NULL REFERENCES fills (id),
+        mode TEXT NOT NULL, token_id TEXT NOT NULL, side TEXT NOT NULL, amount INTEGER NOT NULL,
+        worst_price TEXT, status TEXT NOT NULL, created_at REAL NOT NULL);
+    CREATE TABLE trades (
+        id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders (id), token_id TEXT NOT NULL,
+        side TEXT NOT NULL, shares INTEGER NOT NULL, usdc INTEGER NOT NULL, price TEXT NOT NULL, at REAL NOT NULL);
+    CREATE TABLE positions (
+        leader TEXT NOT NULL, token_id TEXT NOT NULL, condition_id TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL DEFAULT '', shares INTEGER NOT NULL, cost INTEGER NOT NULL,
+        realized INTEGER NOT NULL DEFAULT 0, mark_price TEXT, opened_at REAL NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (leader, token_id));
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, amount INTEGER NOT NULL, ref TEXT);
+    CREATE TABLE markets (
+        token_id TEXT PRIMARY KEY, condition_id TEXT NOT NULL, outcome TEXT NOT NULL,
+        question TEXT NOT NULL, slug TEXT NOT NULL);
+    CREATE TABLE heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1), cycles INTEGER NOT NULL DEFAULT 0, last_cycle_at REAL,
+        api_calls INTEGER NOT NULL DEFAULT 0, cache_hits INTEGER NOT NULL DEFAULT 0,
+        cache_misses INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', source_health TEXT);
+    INSERT INTO heartbeat (id) VALUES (1);
+    CREATE TABLE cycles (
+        id INTEGER PRIMARY KEY, started_at REAL NOT NULL, duration_ms REAL NOT NULL, fills INTEGER NOT NULL,
+        decisions INTEGER NOT NULL, api_calls INTEGER NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+CYCLES_KEPT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFill:
+    fill_id: int
+    fill: Fill
+    leader_holding_before: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleStats:
+    started_at: float
+    duration_ms: float
+    fills: int
+    decisions: int
+    api_calls: int
+    cache_hits: int
+    cache_misses: int
+    source_health: Mapping[str, Any]
+    last_error: str = ""
+
+
+def _fill_from_row(row: sqlite3.Row) -> Fill:
+    return Fill(
+        leader=row["leader"], tx_hash=row["tx_hash"], log_index=row["log_index"], block=row["block"],
+        timestamp=row["ts"], exchange=row["exchange"], token_id=int(row["token_id"]), side=Side(row["side"]),
+        shares=row["shares"], collateral=row["collateral"], fee=row["fee"], as_taker=bool(row["as_taker"]),
+    )  # fmt: skip
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        p = Path(path)
+        if not create and not p.exists():
+            raise StoreError(f"storage.path: no database at {p} yet (run `copybot watch` first)")
+        try:
+            if create and p.parent != Path("."):
+                p.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(p), isolation_level=None, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            store = cls(conn, str(p))
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"storage.path: cannot use database {p}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"storage.path: cannot create database {p}: {exc.strerror}") from None
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"storage.path: database {self.path} has schema v{version}, newer than this copybot (v{SCHEMA_VERSION})"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.tx() as c:
+                for statement in MIGRATIONS[target - 1].split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(f"PRAGMA user_version = {target}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # ---- meta, bankroll -------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def init_paper(self, mode: str, starting_units: int, now: float) -> None:
+        """First run: record the mode and deposit the starting bankroll, once."""
+        with self.tx() as c:
+            if c.execute("SELECT value FROM meta WHERE key = 'mode'").fetchone() is None:
+                c.execute("INSERT INTO meta VALUES ('mode', ?), ('created_at', ?)", (mode, str(now)))
+                c.execute(
+                    "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, 'deposit', ?, 'starting bankroll')",
+                    (now, starting_units),
+                )
+
+    def cash(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger").fetchone()[0])
+
+    # ---- leaders and fills ----------------------------------------------------------------
+    def sync_leaders(self, leaders: Iterable[tuple[str, str]], now: float) -> None:
+        with self.tx() as c:
+            c.executemany(
+                "INSERT INTO leaders (address, label, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (address) DO UPDATE SET label = excluded.label",
+                [(a, label, now) for a, label in leaders],
+            )
+
+    def cursors(self) -> dict[str, int | None]:
+        return {r[0]: r[1] for r in self._conn.execute("SELECT address, cursor_block FROM leaders")}
+
+    def save_fills(self, fills: Sequence[Fill], cursors: Mapping[str, int], now: float) -> int:
+        """Store new fills (duplicates ignored) and advance cursors, in one transaction.
+
+        Each new fill records the leader's observed holding of the token just before it, so a
+        later SELL can be mirrored as a fraction. Returns how many fills were new.
+        """
+        new = 0
+        with self.tx() as c:
+            for f in sorted(fills, key=lambda x: (x.block, x.log_index)):
+                token = str(f.token_id)
+                row = c.execute(
+                    "SELECT shares FROM leader_holdings WHERE leader = ? AND token_id = ?", (f.leader, token)
+                ).fetchone()
+                before: int | None = None if row is None else row[0]
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO fills (tx_hash, log_index, leader, block, ts, exchange, token_id, side, "
+                    "shares, collateral, fee, as_taker, leader_holding_before, seen_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (f.tx_hash, f.log_index, f.leader, f.block, f.timestamp, f.exchange, token, f.side.value,
+                     f.shares, f.collateral, f.fee, int(f.as_taker), before, now),
+                )  # fmt: skip
+                if cur.rowcount == 0:
+                    continue
+                new += 1
+                if f.side is Side.BUY:
+                    after: int | None = (before or 0) + f.shares
+                else:
+                    after = None if before is None else max(0, before - f.shares)
+                c.execute(
+                    "INSERT INTO leader_holdings VALUES (?, ?, ?) "
+                    "ON CONFLICT (leader, token_id) DO UPDATE SET shares = excluded.shares",
+                    (f.leader, token, after),
+                )
+            c.executemany(
+                "UPDATE leaders SET cursor_block = ? WHERE address = ?",
+                [(block, leader) for leader, block in cursors.items()],
+            )
+        return new
+
+    def pending_fills(self, limit: int, after: tuple[int, int] = (-1, -1)) -> list[PendingFill]:
+        """Undecided fills in chain order, strictly after ``after`` = (block, log index)."""
+        rows = self._conn.execute(
+            "SELECT * FROM fills WHERE state = 'pending' AND (block, log_index) > (?, ?) "
+            "ORDER BY block, log_index LIMIT ?",
+            (after[0], after[1], limit),
+        ).fetchall()
+        return [PendingFill(r["id"], _fill_from_row(r), r["leader_holding_before"]) for r in rows]
+
+    # ---- positions and decisions ----------------------------------------------------------
+    def our_shares(self, leader: str, token_id: int) -> int:
+        row = self._conn.execute(
+            "SELECT shares FROM positions WHERE leader = ? AND token_id = ?", (leader, str(token_id))
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def record_outcomes(self, outcomes: Sequence[tuple[int, CopyOutcome]], mode: str, now: float) -> None:
+        """Store a batch of decisions with their orders, trades, positions and ledger: one transaction."""
+        with self.tx() as c:
+            for fill_id, o in outcomes:
+                self._record_one(c, fill_id, o, mode, now)
+
+    def _record_one(self, c: sqlite3.Connection, fill_id: int, o: CopyOutcome, mode: str, now: float) -> None:
+        r, intent, fill = o.result, o.intent, o.fill
+        order_usdc = intent.amount if intent is not None and intent.side is Side.BUY else None
+        if order_usdc is None and r is not None:
+            order_usdc = r.collateral
+        c.execute(
+            "INSERT INTO decisions (fill_id, decision, reason, order_usdc, fill_shares, fill_usdc, fill_price, "
+            "details, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (fill_id, o.decision.value, o.reason, order_usdc, r.shares if r else None, r.collateral if r else None,
+             str(r.avg_price) if r else None, json.dumps(o.details, default=str, sort_keys=True), now),
+        )  # fmt: skip
+        c.execute("UPDATE fills SET state = 'done' WHERE id = ?", (fill_id,))
+        if o.market is not None:
+            m = o.market
+            c.execute(
+                "INSERT OR REPLACE INTO markets VALUES (?, ?, ?, ?, ?)",
+                (str(m.token_id), m.condition_id, m.outcome, m.question, m.slug),
+            )
+        if intent is None:
+            return
+        status = "filled" if o.decision is Decision.FILLED else o.decision.value
+        order_id = c.execute(
+            "INSERT INTO orders (client_key, fill_id, mode, token_id, side, amount, worst_price, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f"{fill.tx_hash}:{fill.log_index}", fill_id, mode, str(intent.token_id), intent.side.value,
+             intent.amount, None if intent.worst_price is None else str(intent.worst_price), status, now),
+        ).lastrowid  # fmt: skip
+        if r is None or o.decision is not Decision.FILLED:
+            return
+        c.execute(
+            "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (order_id, str(intent.token_id), intent.side.value, r.shares, r.collateral, str(r.avg_price), now),
+        )
+        self._apply_trade(c, fill.leader, intent.token_id, intent.side, r.shares, r.collateral, o.market, now)
+        kind = "buy" if intent.side is Side.BUY else "sell"
+        amount = -r.collateral if intent.side is Side.BUY else r.collateral
+        c.execute(
+            "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, ?, ?, ?)",
+            (now, kind, amount, f"{fill.tx_hash}:{fill.log_index}"),
+        )
+
+    @staticmethod
+    def _apply_trade(
+        c: sqlite3.Connection, leader: str, token_id: int, side: Side, shares: int, usdc: int,
+        market: MarketInfo | None, now: float,
+    ) -> None:  # fmt: skip
+        token = str(token_id)
+        row = c.execute("SELECT * FROM positions WHERE leader = ? AND token_id = ?", (leader, token)).fetchone()
+        cid, outcome = (market.condition_id, market.outcome) if market else ("", "")
+        if side is Side.BUY:
+            if row is None:
+                c.execute(
+                    "INSERT INTO positions (leader, token_id, condition_id, outcome, shares, cost, opened_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (leader, token, cid, outcome, shares, usdc, now, now),
+                )
+                return
+            opened = now if row["shares"] == 0 else row["opened_at"]
+            c.execute(
+                "UPDATE positions SET shares = shares + ?, cost = cost + ?, opened_at = ?, updated_at = ?, "
+                "condition_id = CASE WHEN ? != '' THEN ? ELSE condition_id END, "
+                "outcome = CASE WHEN ? != '' THEN ? ELSE outcome END WHERE leader = ? AND token_id = ?",
+                (shares, usdc, opened, now, cid, cid, outcome, outcome, leader, token),
+            )
+            return
+        if row is None or row["shares"] <= 0:
+            raise StoreError(f"sell of {token} for {leader} without a position")
+        held, cost = int(row["shares"]), int(row["cost"])
+        sold = min(shares, held)
+        cost_out = cost if sold == held else cost * sold // held  # average cost of what left
+        c.execute(
+            "UPDATE positions SET shares = ?, cost = ?, realized = realized + ?, updated_at = ? "
+            "WHERE leader = ? AND token_id = ?",
+            (held - sold, cost - cost_out, usdc - cost_out, now, leader, token),
+        )
+
+    def open_positions(self) -> list[sqlite3.Row]:
+        return self._conn.execute(
+            "SELECT p.*, m.question, m.slug FROM positions p LEFT JOIN markets m USING (token_id) "
+            "WHERE p.shares > 0 ORDER BY p.opened_at DESC"
+        ).fetchall()
+
+    def update_marks(self, marks: Mapping[int, Decimal], now: float) -> None:
+        with self.tx() as c:
+            c.executemany(
+                "UPDATE positions SET mark_price = ?, updated_at = ? WHERE token_id = ? AND shares > 0",
+                [(str(price), now, str(token)) for token, price in marks.items()],
+            )
+
+    def realized_pnl(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(SUM(realized), 0) FROM positions").fetchone()[0])
+
+    # ---- heartbeat and reporting ----------------------------------------------------------
+    def record_cycle(self, s: CycleStats) -> None:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE heartbeat SET cycles = cycles + 1, last_cycle_at = ?, api_calls = api_calls + ?, "
+                "cache_hits = cache_hits + ?, cache_misses = cache_misses + ?, last_error = ?, source_health = ? "
+                "WHERE id = 1",
+                (s.started_at + s.duration_ms / 1000, s.api_calls, s.cache_hits, s.cache_misses, s.last_error,
+                 json.dumps(s.source_health, default=str)),
+            )  # fmt: skip
+            cid = c.execute(
+                "INSERT INTO cycles (started_at, duration_ms, fills, decisions, api_calls) VALUES (?, ?, ?, ?, ?)",
+                (s.started_at, s.duration_ms, s.fills, s.decisions, s.api_calls),
+            ).lastrowid
+            if cid is not None and cid % 100 == 0:
+                c.execute("DELETE FROM cycles WHERE id <= ?", (cid - CYCLES_KEPT,))
+
+    def heartbeat(self) -> sqlite3.Row:
+        row: sqlite3.Row = self._conn.execute("SELECT * FROM heartbeat WHERE id = 1").fetchone()
+        return row
+
+    def recent_cycles(self, limit: int) -> list[sqlite3.Row]:
+        return self._conn.execute("SELECT * FROM cycles ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+    def leader_rows(self) -> list[sqlite3.Row]:
+        return self._conn.execute(
+            "SELECT l.address, l.label, l.cursor_block, "
+            "(SELECT COUNT(*) FROM fills f WHERE f.leader = l.address) AS fills_seen, "
+            "(SELECT COUNT(*) FROM fills f JOIN decisions d ON d.fill_id = f.id "
+            " WHERE f.leader = l.address AND d.decision = 'filled') AS copied, "
+            "(SELECT COUNT(*) FROM fills f JOIN decisions d ON d.fill_id = f.id "
+            " WHERE f.leader = l.address AND d.decision != 'filled') AS skipped, "
+            "(SELECT MAX(ts) FROM fills f WHERE f.leader = l.address) AS last_fill_ts "
+            "FROM leaders l ORDER BY l.added_at, l.address"
+        ).fetchall()
+
+    def copy_rows(self, limit: int) -> list[sqlite3.Row]:
+        sql = (
+            "SELECT f.*, d.decision, d.reason, d.order_usdc, d.fill_shares, d.fill_usdc, d.fill_price, d.at "
+            "FROM decisions d JOIN fills f ON f.id = d.fill_id ORDER BY d.id DESC"
+        )
+        if limit > 0:
+            return self._conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
+        return self._conn.execute(sql).fetchall()
+
+    def count(self, table: str) -> int:
+        if table not in {"fills", "decisions", "orders", "trades", "positions", "ledger", "cycles"}:
+            raise ValueError(table)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def integrity_ok(self) -> bool:
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0]) == "ok"
