@@ -77,7 +77,7 @@ def build_app(
     upstreams = {
         "etherscan": Upstream(
             "etherscan",
-            build_client(es.url, es.timeout_s, 4, transport),
+            build_client("", es.timeout_s, 4, transport),
             clock,
             limiter=RateLimiter(es.calls_per_second, clock, burst=es.calls_per_second),
         ),

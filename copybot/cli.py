@@ -134,9 +134,7 @@ def demo(
     duration: Annotated[float, typer.Option(help="How long to run, in seconds.", min=1)] = 25.0,
     seed: Annotated[int, typer.Option(help="Sandbox seed (same seed, same market).")] = 7,
     leaders: Annotated[int, typer.Option(help="How many synthetic leaders to follow.", min=1, max=50)] = 3,
-    workdir: Annotated[Path, typer.Option(help="Where the demo writes its settings and database.")] = Path(
-        "demo-run"
-    ),
+    workdir: Annotated[Path, typer.Option(help="Where the demo writes its settings and database.")] = Path("demo-run"),
 ) -> None:
     """Start the sandbox on loopback, copy its leaders in paper mode for a while, then show the status."""
     from copybot.demo import run_demo

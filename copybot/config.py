@@ -30,6 +30,9 @@ class _Section(BaseModel):
 
 
 def _address(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 0x... as a hex integer; accepting it would lose the checksum case.
+        raise ValueError("was read as a number: put the address in quotes, e.g. \"0x...\"")
     if not isinstance(value, str):
         raise ValueError("must be a string like 0x followed by 40 hex digits")
     v = value.strip()
@@ -130,7 +133,6 @@ class StorageSettings(_Section):
 
 class ExecutorSettings(_Section):
     batch_size: int = Field(10, ge=1, le=100)
-    max_concurrency: int = Field(8, ge=1, le=64)
 
 
 class Settings(_Section):
@@ -212,9 +214,7 @@ def parse_settings(data: object, where: str, environ: Mapping[str, str] | None =
             msg = "unknown key"
         raise ConfigError(f"{where}: {_loc(tuple(err['loc']))}: {msg}") from None
     if settings.mode == "live":
-        raise ConfigError(
-            f"{where}: mode: live trading is not available in this version of copybot; use mode: paper"
-        )
+        raise ConfigError(f"{where}: mode: live trading is not available in this version of copybot; use mode: paper")
     return settings
 
 

@@ -99,35 +99,29 @@ class Upstream:
         self._limiter = limiter
         self._retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
-            wait=wait_exponential_jitter(initial=0.25, max=max_wait_s),
+            wait=wait_exponential_jitter(multiplier=0.25, max=max_wait_s, jitter=0.25),
             stop=stop_after_attempt(attempts),
             sleep=clock.sleep,
             reraise=True,
         )
 
-    async def get_json(
-        self, path: str, params: Any = None, check: BodyCheck | None = None
-    ) -> Any:
+    async def get_json(self, path: str, params: Any = None, check: BodyCheck | None = None) -> Any:
         return await self._with_retries("GET", path, params=params, body=None, check=check)
 
     async def post_json(self, path: str, body: Any, check: BodyCheck | None = None) -> Any:
         return await self._with_retries("POST", path, params=None, body=body, check=check)
 
-    async def _with_retries(
-        self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None
-    ) -> Any:
+    async def _with_retries(self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None) -> Any:
         async for attempt in self._retrying.copy():
             with attempt:
                 return await self._once(method, path, params=params, body=body, check=check)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    async def _once(
-        self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None
-    ) -> Any:
+    async def _once(self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None) -> Any:
         if self._limiter is not None:
             await self._limiter.acquire()
         self.stats.calls += 1
-        where = f"{self.name} {method} {path}"
+        where = f"{self.name} {method} {_no_query(path)}"
         try:
             try:
                 response = await self.client.request(method, path, params=params, json=body)
@@ -143,6 +137,11 @@ class Upstream:
             raise
         self.stats.last_success_at = self.clock.now()
         return result
+
+
+def _no_query(path: str) -> str:
+    """A URL or path without its query string (which may carry an API key)."""
+    return path.split("?", 1)[0]
 
 
 def _decode(response: httpx.Response, where: str) -> Any:

@@ -41,9 +41,7 @@ def walk_buy(book: Book, spend: int, bound: Decimal | None) -> OrderResult | Ski
         return Skip(f"slippage: best ask {_fmt(best)} above worst acceptable {_fmt(bound)}")
     fillable = _fmt(from_units(paid))
     if bound is not None and any(level.price > bound for level in book.asks):
-        return Skip(
-            f"slippage: only {fillable} of {_fmt(from_units(spend))} fillable at or below {_fmt(bound)} (FOK)"
-        )
+        return Skip(f"slippage: only {fillable} of {_fmt(from_units(spend))} fillable at or below {_fmt(bound)} (FOK)")
     return Skip(f"no liquidity: only {fillable} of {_fmt(from_units(spend))} on the asks (FOK)")
 
 

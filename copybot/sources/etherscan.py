@@ -91,6 +91,7 @@ class EtherscanSource:
         head_cache: CountingCache[int],
     ) -> None:
         self._up = upstream
+        self._url = settings.etherscan.url  # used as is: base-URL joining would add a trailing slash
         self._settings = settings
         self._key = api_key
         self._ranges = range_cache
@@ -104,7 +105,7 @@ class EtherscanSource:
         if cached is not None:
             return cached
         number: int = await self._up.get_json(
-            "", params=self._params(module="proxy", action="eth_blockNumber"), check=check_block_number
+            self._url, params=self._params(module="proxy", action="eth_blockNumber"), check=check_block_number
         )
         self._head.put("latest", number)
         return number
@@ -126,7 +127,7 @@ class EtherscanSource:
             page=page,
             offset=self._settings.etherscan.page_size,
         )
-        rows: list[dict[str, Any]] = await self._up.get_json("", params=params, check=check_envelope)
+        rows: list[dict[str, Any]] = await self._up.get_json(self._url, params=params, check=check_envelope)
         if closed:
             self._ranges.put(key, rows)
         return rows

@@ -1,0 +1,3 @@
+from copybot.cli import main
+
+main()

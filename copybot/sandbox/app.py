@@ -1,0 +1,289 @@
+"""The sandbox's ASGI app: one port, three upstreams, each under its own prefix.
+
+``/etherscan/v2/api`` (Etherscan API V2), ``/clob`` (CLOB REST), ``/gamma`` (Gamma markets) and
+``/_sandbox`` (state, inject, mine). Shapes follow the real payloads in shared/fixtures, quirks
+included: CLOB bids come ascending and asks descending, Gamma nests JSON strings, token ids are
+decimal strings. Numbers that production sends as JSON numbers (tick size, minimum size, token
+price) are sent as numbers; everything else about money stays a string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from . import etherscan
+from .book import Market
+from .core import Sandbox, UnknownToken
+
+NO_BOOK: Final = "No orderbook exists for the requested token id"
+
+
+class BadRequest(Exception):
+    pass
+
+
+def fmt(value: Decimal) -> str:
+    """A Decimal as the CLOB writes it: plain notation, no trailing zeros ("0.45", "17928")."""
+    return f"{value.normalize():f}"
+
+
+def num(value: Decimal) -> int | float:
+    """A JSON number where production sends one. These values have at most 6 decimals, so the
+    shortest float repr is exactly their decimal text: nothing is lost on the wire."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def parse_token(raw: object) -> int:
+    text = str(raw).strip()
+    if not text.isdigit():
+        raise BadRequest("Invalid token id")
+    return int(text)
+
+
+async def json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body(), parse_float=Decimal)
+    except ValueError as exc:
+        raise BadRequest("Invalid payload") from exc
+
+
+def body_list(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise BadRequest("Invalid payload")
+    return body
+
+
+def error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+# -- shapes --------------------------------------------------------------------------------
+
+
+def book_json(sandbox: Sandbox, token_id: int) -> dict[str, Any]:
+    book = sandbox.book(token_id)
+    # production lists bids ascending and asks descending: the best level is last
+    bids = [{"price": fmt(lvl.price), "size": fmt(lvl.size)} for lvl in reversed(book.bids)]
+    asks = [{"price": fmt(lvl.price), "size": fmt(lvl.size)} for lvl in reversed(book.asks)]
+    content = json.dumps([book.market, str(token_id), bids, asks]).encode()
+    return {
+        "market": book.market,
+        "asset_id": str(token_id),
+        "timestamp": str(book.timestamp_ms),
+        "hash": hashlib.sha1(content, usedforsecurity=False).hexdigest(),
+        "bids": bids,
+        "asks": asks,
+        "min_order_size": fmt(book.min_order_size),
+        "tick_size": fmt(book.tick_size),
+        "neg_risk": book.neg_risk,
+        "last_trade_price": fmt(sandbox.last_trade_price(token_id)),
+    }
+
+
+def best_price(sandbox: Sandbox, token_id: int, side: str) -> str:
+    """``BUY`` answers the best bid, ``SELL`` the best ask (what production does)."""
+    book = sandbox.book(token_id)
+    if side == "BUY":
+        best = book.best_bid
+    elif side == "SELL":
+        best = book.best_ask
+    else:
+        raise BadRequest("Invalid side")
+    if best is None:  # the sandbox never empties a side; production would have no price either
+        raise UnknownToken(token_id)
+    return fmt(best)
+
+
+def clob_market_json(sandbox: Sandbox, market: Market) -> dict[str, Any]:
+    return {
+        "condition_id": market.condition_id,
+        "question_id": "0x" + hashlib.sha256(market.question.encode()).hexdigest(),
+        "question": market.question,
+        "market_slug": market.slug,
+        "tokens": [
+            {"token_id": str(t), "outcome": o, "price": num(sandbox.midpoint(t)), "winner": False}
+            for t, o in zip(market.tokens, market.outcomes, strict=True)
+        ],
+        "minimum_tick_size": num(market.tick_size),
+        "minimum_order_size": num(market.min_order_size),
+        "neg_risk": market.neg_risk,
+        "accepting_orders": True,
+        "active": True,
+        "closed": False,
+        "archived": False,
+        "end_date_iso": market.end_date_iso,
+    }
+
+
+def gamma_market_json(sandbox: Sandbox, market: Market) -> dict[str, Any]:
+    prices = [fmt(sandbox.midpoint(t)) for t in market.tokens]
+    return {
+        "id": market.gamma_id,
+        "question": market.question,
+        "slug": market.slug,
+        "conditionId": market.condition_id,
+        # JSON strings inside the JSON, as Gamma sends them (json.dumps' ", " separator too)
+        "outcomes": json.dumps(list(market.outcomes)),
+        "outcomePrices": json.dumps(prices),
+        "clobTokenIds": json.dumps([str(t) for t in market.tokens]),
+        "closed": False,
+        "active": True,
+        "acceptingOrders": True,
+        "negRisk": market.neg_risk,
+        "endDate": market.end_date_iso,
+        "orderPriceMinTickSize": num(market.tick_size),
+        "orderMinSize": num(market.min_order_size),
+    }
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+def clob_routes(sandbox: Sandbox) -> list[Route]:
+    def token_param(request: Request) -> int:
+        return parse_token(request.query_params.get("token_id", ""))
+
+    async def root(request: Request) -> JSONResponse:
+        return JSONResponse("OK")
+
+    async def version(request: Request) -> JSONResponse:
+        return JSONResponse({"version": 2})
+
+    async def book(request: Request) -> JSONResponse:
+        return JSONResponse(book_json(sandbox, token_param(request)))
+
+    async def books(request: Request) -> JSONResponse:
+        items = body_list(await json_body(request))
+        return JSONResponse([book_json(sandbox, parse_token(i.get("token_id"))) for i in items])
+
+    async def price(request: Request) -> JSONResponse:
+        side = request.query_params.get("side", "").upper()
+        return JSONResponse({"price": best_price(sandbox, token_param(request), side)})
+
+    async def prices(request: Request) -> JSONResponse:
+        if request.method == "GET":
+            raise BadRequest("Invalid payload")
+        answer: dict[str, dict[str, str]] = {}
+        for item in body_list(await json_body(request)):
+            token = parse_token(item.get("token_id"))
+            side = str(item.get("side", "")).upper()
+            answer.setdefault(str(token), {})[side] = best_price(sandbox, token, side)
+        return JSONResponse(answer)
+
+    async def midpoint(request: Request) -> JSONResponse:
+        return JSONResponse({"mid": fmt(sandbox.midpoint(token_param(request)))})
+
+    async def midpoints(request: Request) -> JSONResponse:
+        if request.method == "GET":
+            raise BadRequest("Invalid payload")
+        items = body_list(await json_body(request))
+        tokens = [parse_token(item.get("token_id")) for item in items]
+        return JSONResponse({str(t): fmt(sandbox.midpoint(t)) for t in tokens})
+
+    async def market(request: Request) -> JSONResponse:
+        try:
+            found = sandbox.market(request.path_params["condition_id"])
+        except KeyError:
+            return error("market not found", 404)
+        return JSONResponse(clob_market_json(sandbox, found))
+
+    async def tick_size(request: Request) -> JSONResponse:
+        found = sandbox.market_for_token(token_param(request))
+        return JSONResponse({"minimum_tick_size": num(found.tick_size)})
+
+    async def neg_risk(request: Request) -> JSONResponse:
+        return JSONResponse({"neg_risk": sandbox.market_for_token(token_param(request)).neg_risk})
+
+    return [
+        Route("/", root),
+        Route("/version", version),
+        Route("/book", book),
+        Route("/books", books, methods=["POST"]),
+        Route("/price", price),
+        Route("/prices", prices, methods=["GET", "POST"]),
+        Route("/midpoint", midpoint),
+        Route("/midpoints", midpoints, methods=["GET", "POST"]),
+        Route("/markets/{condition_id}", market),
+        Route("/tick-size", tick_size),
+        Route("/neg-risk", neg_risk),
+    ]
+
+
+def gamma_routes(sandbox: Sandbox) -> list[Route]:
+    async def markets(request: Request) -> JSONResponse:
+        tokens = {t for t in request.query_params.getlist("clob_token_ids") if t.isdigit()}
+        conditions = {c.lower() for c in request.query_params.getlist("condition_ids")}
+        chosen = [
+            m
+            for m in sandbox.markets
+            if (not tokens and not conditions) or tokens & {str(t) for t in m.tokens} or m.condition_id in conditions
+        ]
+        return JSONResponse([gamma_market_json(sandbox, m) for m in chosen])
+
+    return [Route("/markets", markets)]
+
+
+def control_routes(sandbox: Sandbox) -> list[Route]:
+    async def state(request: Request) -> JSONResponse:
+        return JSONResponse(sandbox.state())
+
+    async def inject(request: Request) -> JSONResponse:
+        body = await json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("leader"), str):
+            raise BadRequest("body must be an object with a leader address")
+        token = body.get("token_id")
+        price = body.get("price")
+        try:
+            fill = sandbox.inject_fill(
+                body["leader"],
+                token_id=None if token is None else parse_token(token),
+                side=str(body.get("side", "BUY")),
+                shares=Decimal(str(body.get("shares", 10))),
+                price=None if price is None else Decimal(str(price)),
+                as_taker=bool(body.get("as_taker", True)),
+                spoof=bool(body.get("spoof", False)),
+            )
+        except (ValueError, InvalidOperation) as exc:
+            raise BadRequest(str(exc)) from exc
+        return JSONResponse(fill.to_json())
+
+    async def mine(request: Request) -> JSONResponse:
+        body = await json_body(request) if await request.body() else {}
+        n = body.get("n", 1) if isinstance(body, dict) else None
+        if not isinstance(n, int) or not 0 <= n <= 10_000:
+            raise BadRequest("n must be an integer from 0 to 10000")
+        return JSONResponse({"latest_block": sandbox.mine(n)})
+
+    return [
+        Route("/state", state),
+        Route("/inject", inject, methods=["POST"]),
+        Route("/mine", mine, methods=["POST"]),
+    ]
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    return error(str(exc), 400)
+
+
+async def _unknown_token(request: Request, exc: Exception) -> JSONResponse:
+    return error(NO_BOOK, 404)
+
+
+def build_app(sandbox: Sandbox) -> Starlette:
+    return Starlette(
+        routes=[
+            Mount("/etherscan/v2", routes=etherscan.routes(sandbox)),
+            Mount("/clob", routes=clob_routes(sandbox)),
+            Mount("/gamma", routes=gamma_routes(sandbox)),
+            Mount("/_sandbox", routes=control_routes(sandbox)),
+        ],
+        exception_handlers={BadRequest: _bad_request, UnknownToken: _unknown_token},
+    )

@@ -1,0 +1,154 @@
+"""The simulated chain's data: V2 ``OrderFilled`` logs, transactions and blocks, in wire form.
+
+Everything here is pure: building a log is ABI-encoding seven words; rendering one for the
+Etherscan API is turning every field into a hex string (with Etherscan's bare ``"0x"`` for zero).
+Randomness and mining order live in :mod:`copybot.sandbox.core`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from copybot.models import Side
+from copybot.protocol import ORDER_FILLED_V2, pad_address
+
+ZERO_WORD: Final = "0x" + "0" * 64
+_WORD_MAX: Final = 2**256
+
+
+def word(value: int) -> str:
+    """One ABI word (uint256 / bytes32) as 64 hex digits, no prefix."""
+    if not 0 <= value < _WORD_MAX:
+        raise ValueError(f"{value} does not fit in 32 bytes")
+    return f"{value:064x}"
+
+
+def hex_qty(value: int) -> str:
+    """A quantity as Etherscan writes it in getLogs: ``0x``-hex, zero as a bare ``"0x"``."""
+    return "0x" if value == 0 else hex(value)
+
+
+def encode_order_filled_v2(
+    *,
+    side: Side,
+    token_id: int,
+    maker_amount: int,
+    taker_amount: int,
+    fee: int = 0,
+    builder: int = 0,
+    metadata: int = 0,
+) -> str:
+    """The ``data`` of a V2 ``OrderFilled``: side (uint8), tokenId, makerAmountFilled,
+    takerAmountFilled, fee, builder (bytes32), metadata (bytes32): seven static words."""
+    side_word = 0 if side is Side.BUY else 1
+    words = (side_word, token_id, maker_amount, taker_amount, fee, builder, metadata)
+    return "0x" + "".join(word(w) for w in words)
+
+
+@dataclass(frozen=True, slots=True)
+class LogDraft:
+    """A log before it is mined: what the contract emitted, without block coordinates."""
+
+    address: str  # lowercase emitting contract
+    topics: tuple[str, ...]
+    data: str
+
+
+def order_filled(
+    *,
+    exchange: str,
+    order_hash: int,
+    maker: str,
+    taker: str,
+    side: Side,
+    token_id: int,
+    shares: int,
+    collateral: int,
+    fee: int = 0,
+) -> LogDraft:
+    """One V2 ``OrderFilled`` for the maker's order. The amounts follow the maker's side:
+    BUY pays collateral for shares, SELL gives shares for collateral (protocol.md §3)."""
+    if side is Side.BUY:
+        maker_amount, taker_amount = collateral, shares
+    else:
+        maker_amount, taker_amount = shares, collateral
+    topics = (ORDER_FILLED_V2, "0x" + word(order_hash), pad_address(maker), pad_address(taker))
+    data = encode_order_filled_v2(
+        side=side, token_id=token_id, maker_amount=maker_amount, taker_amount=taker_amount, fee=fee
+    )
+    return LogDraft(address=exchange.lower(), topics=topics, data=data)
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """A transaction as far as logs are concerned: its hash, gas and the logs it emitted."""
+
+    tx_hash: str
+    gas_price: int
+    gas_used: int
+    logs: tuple[LogDraft, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """A mined log with its block coordinates."""
+
+    address: str
+    topics: tuple[str, ...]
+    data: str
+    block_number: int
+    block_hash: str
+    timestamp: int
+    log_index: int
+    tx_hash: str
+    tx_index: int
+    gas_price: int
+    gas_used: int
+
+    def to_etherscan(self) -> dict[str, object]:
+        """The getLogs record: every field a hex string, zero indices as ``"0x"``."""
+        return {
+            "address": self.address,
+            "topics": list(self.topics),
+            "data": self.data,
+            "blockNumber": hex(self.block_number),
+            "blockHash": self.block_hash,
+            "timeStamp": hex(self.timestamp),
+            "gasPrice": hex(self.gas_price),
+            "gasUsed": hex(self.gas_used),
+            "logIndex": hex_qty(self.log_index),
+            "transactionHash": self.tx_hash,
+            "transactionIndex": hex_qty(self.tx_index),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    number: int
+    block_hash: str
+    timestamp: int
+    logs: tuple[Log, ...]
+
+
+def seal(number: int, block_hash: str, timestamp: int, txs: list[Tx]) -> Block:
+    """Give each log its block coordinates; log indices run across the block's transactions."""
+    logs: list[Log] = []
+    for tx_index, tx in enumerate(txs):
+        for draft in tx.logs:
+            logs.append(
+                Log(
+                    address=draft.address,
+                    topics=draft.topics,
+                    data=draft.data,
+                    block_number=number,
+                    block_hash=block_hash,
+                    timestamp=timestamp,
+                    log_index=len(logs),
+                    tx_hash=tx.tx_hash,
+                    tx_index=tx_index,
+                    gas_price=tx.gas_price,
+                    gas_used=tx.gas_used,
+                )
+            )
+    return Block(number=number, block_hash=block_hash, timestamp=timestamp, logs=tuple(logs))

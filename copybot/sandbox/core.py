@@ -1,0 +1,319 @@
+"""The simulated Polymarket: markets, leaders, and a chain mined lazily by the clock.
+
+Determinism: one ``random.Random(seed)`` draws the markets, the wallets and then, block after
+block, the activity; injections draw from a second generator, so the same seed and the same
+injections give the same chain whatever the wall clock did. Blocks are mined when somebody
+looks: every read first mines up to ``start_block + floor(elapsed / block_time_s)`` (plus any
+forced blocks), with elapsed measured on the injected clock.
+
+Who trades and how a match becomes ``OrderFilled`` logs (protocol.md §3 attribution) lives in
+:mod:`copybot.sandbox.activity`; books in :mod:`~copybot.sandbox.book`; wire encoding in
+:mod:`~copybot.sandbox.chain`.
+
+Every public method takes the lock: tests inject from one thread while uvicorn serves in another.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import threading
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Final
+
+from copybot.clock import Clock, SystemClock
+from copybot.models import Book, Side
+from copybot.protocol import UNIT
+
+from .activity import Traders, random_address, random_hash
+from .book import PRICE_SCALE, Market, MarketBook, collateral_for, new_market, price_units
+from .chain import Block, Log, Tx, seal
+
+_ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
+
+
+class UnknownToken(KeyError):
+    """No sandbox market has this token id (the CLOB answers 404)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedFill:
+    """A leader fill queued by :meth:`Sandbox.inject_fill`: what copybot should see on chain."""
+
+    tx_hash: str
+    log_index: int  # of the leader's own log (topic2 == leader)
+    block: int
+    token_id: int
+    side: Side
+    shares: int  # base units
+    collateral: int  # base units
+    exchange: str  # emitting contract (a non-Polymarket address when spoofed)
+    leader: str
+    as_taker: bool = True
+    spoof: bool = False
+    fee: int = 0
+
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.collateral) / Decimal(self.shares)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tx_hash": self.tx_hash,
+            "log_index": self.log_index,
+            "block": self.block,
+            "token_id": str(self.token_id),
+            "side": str(self.side),
+            "shares": self.shares,
+            "collateral": self.collateral,
+            "price": str(self.price),
+            "exchange": self.exchange,
+            "leader": self.leader,
+            "as_taker": self.as_taker,
+            "spoof": self.spoof,
+            "fee": self.fee,
+        }
+
+
+class Sandbox:
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        leaders: int = 3,
+        markets: int = 8,
+        block_time_s: float = 2.0,
+        clock: Clock | None = None,
+        api_key: str = "sandbox-key",
+        start_block: int = 95_000_000,
+        trade_prob: float = 0.25,
+        noise_prob: float = 0.5,
+    ) -> None:
+        if block_time_s <= 0 or markets < 1 or leaders < 0:
+            raise ValueError("need block_time_s > 0, markets >= 1 and leaders >= 0")
+        self._lock = threading.RLock()
+        self.clock: Clock = clock or SystemClock()
+        self.api_key = api_key
+        self.block_time_s = block_time_s
+        self.start_block = start_block
+        self.trade_prob = trade_prob
+        self.noise_prob = noise_prob
+        self._rng = random.Random(seed)
+        self._inject_rng = random.Random(seed * 1_000_003 + 17)
+        self._mono0 = self.clock.monotonic()
+        self.genesis_time = int(self.clock.now())
+
+        self._books = [new_market(self._rng, i, self.genesis_time) for i in range(markets)]
+        self.markets: list[Market] = [b.market for b in self._books]
+        self._by_condition = {b.market.condition_id: b.market for b in self._books}
+        self._traders = Traders(self._rng, self._books, leaders)
+        self._by_token = self._traders.by_token
+        self.leaders: list[str] = list(self._traders.leaders)
+        self.spoofer = random_address(self._rng)  # a look-alike contract, not a Polymarket exchange
+
+        self._blocks: list[Block] = []
+        self._pending: list[Tx] = []
+        self._scheduled = 0  # blocks mined on the clock's schedule, genesis included
+        self._mine_block(scheduled=True)
+
+        from .app import build_app  # the app needs a Sandbox; imported here to avoid a cycle
+
+        self.app = build_app(self)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def latest_block(self) -> int:
+        with self._lock:
+            self._sync()
+            return self._latest
+
+    @property
+    def _latest(self) -> int:
+        return self.start_block + len(self._blocks) - 1
+
+    def logs(self, from_block: int, to_block: int) -> list[Log]:
+        """Every log of the mined blocks in ``[from_block, to_block]``, in chain order."""
+        with self._lock:
+            self._sync()
+            lo = max(from_block, self.start_block) - self.start_block
+            hi = min(to_block, self._latest) - self.start_block
+            if hi < lo:
+                return []
+            return [log for block in self._blocks[lo : hi + 1] for log in block.logs]
+
+    def block(self, number: int) -> Block:
+        with self._lock:
+            self._sync()
+            if not self.start_block <= number <= self._latest:
+                raise KeyError(number)
+            return self._blocks[number - self.start_block]
+
+    def market_for_token(self, token_id: int) -> Market:
+        """The market a token belongs to; ``KeyError`` for an unknown token."""
+        return self._lookup(token_id)[0].market
+
+    def _lookup(self, token_id: int) -> tuple[MarketBook, int]:
+        try:
+            return self._by_token[token_id]
+        except KeyError:
+            raise UnknownToken(token_id) from None
+
+    def market(self, condition_id: str) -> Market:
+        return self._by_condition[condition_id.lower()]
+
+    def book(self, token_id: int) -> Book:
+        """The token's current book, best levels first (``KeyError`` if unknown)."""
+        with self._lock:
+            self._sync()
+            book, index = self._lookup(token_id)
+            return book.snapshot(index, timestamp_ms=int(self.clock.now() * 1000))
+
+    def midpoint(self, token_id: int) -> Decimal:
+        with self._lock:
+            self._sync()
+            book, index = self._lookup(token_id)
+            return Decimal(book.midpoint(index)) / PRICE_SCALE
+
+    def last_trade_price(self, token_id: int) -> Decimal:
+        with self._lock:
+            self._sync()
+            book, index = self._lookup(token_id)
+            return Decimal(book.last_trade_price(index)) / PRICE_SCALE
+
+    def holdings(self, wallet: str) -> dict[int, int]:
+        """Shares (base units) per token a wallet holds from sandbox fills, leaders only."""
+        with self._lock:
+            self._sync()
+            return {t: s for t, s in self._traders.holdings.get(wallet.lower(), {}).items() if s > 0}
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "leaders": list(self.leaders),
+                "latest_block": self.latest_block(),
+                "markets": [
+                    {
+                        "condition_id": m.condition_id,
+                        "tokens": [str(t) for t in m.tokens],
+                        "question": m.question,
+                        "neg_risk": m.neg_risk,
+                    }
+                    for m in self.markets
+                ],
+            }
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def mine(self, n: int = 1) -> int:
+        """Mine ``n`` blocks now, ahead of the clock's schedule; returns the latest block."""
+        with self._lock:
+            self._sync()
+            for _ in range(n):
+                self._mine_block(scheduled=False)
+            return self._latest
+
+    def inject_fill(
+        self,
+        leader: str,
+        *,
+        token_id: int | None = None,
+        side: str = "BUY",
+        shares: Decimal = Decimal(10),
+        price: Decimal | None = None,
+        as_taker: bool = True,
+        spoof: bool = False,
+    ) -> InjectedFill:
+        """Queue a fill by ``leader`` into the next mined block and say where it will be.
+
+        Like the real CLOB, the match happens now (the book moves at once) and settles on chain
+        in the next block. ``price`` None means, for a taker, the best ask for a BUY and the best bid
+        for a SELL; for a maker, the top of its own side (best bid for a BUY, best ask for a SELL).
+        The whole size fills at that one price against a single counterparty. Collateral is
+        ``shares * price`` rounded down to a base unit. ``spoof`` emits the same logs from a
+        contract that is not a Polymarket exchange and leaves the book alone.
+        """
+        leader = leader.lower()
+        if not _ADDRESS.match(leader):
+            raise ValueError(f"not an address: {leader!r}")
+        the_side = Side(side.upper())
+        share_units = shares * UNIT
+        if share_units != share_units.to_integral_value() or share_units <= 0:
+            raise ValueError(f"shares {shares} must be positive with at most 6 decimals")
+        with self._lock:
+            self._sync()
+            rng = self._inject_rng
+            if token_id is None:
+                token_id = rng.choice(self._books).market.tokens[rng.randrange(2)]
+            if token_id not in self._by_token:
+                raise ValueError(f"unknown token id {token_id}")
+            book, index = self._lookup(token_id)
+            market = book.market
+            if price is None:
+                # a taker pays the other side's best; a maker's order rested at the top of its own side
+                takes_asks = (the_side is Side.BUY) == as_taker
+                best = book.best(index, "asks" if takes_asks else "bids")
+                assert best is not None  # refill never leaves a side empty
+                price_u = best
+            else:
+                price_u = price_units(price)
+            fill_shares = int(share_units)
+            collateral = collateral_for(fill_shares, price_u)
+            exchange = self.spoofer if spoof else market.exchange
+            if not spoof:
+                if as_taker:  # the taker order took this much resting liquidity
+                    book.walk(index, the_side, shares=fill_shares, limit=price_u)
+                book.record_trade(index, price_u)
+                self._traders.hold(leader, token_id, fill_shares if the_side is Side.BUY else -fill_shares)
+            if as_taker:
+                tx = self._traders.taker_tx(rng, market, index, the_side, leader, [(price_u, fill_shares)])
+                own = len(tx.logs) - 1
+            else:
+                tx = self._traders.maker_tx(rng, market, index, the_side, leader, price_u, fill_shares)
+                own = 0
+            if spoof:
+                tx = replace(tx, logs=tuple(replace(d, address=exchange) for d in tx.logs))
+            log_index = sum(len(t.logs) for t in self._pending) + own
+            self._pending.append(tx)
+            fee = collateral * market.fee_bps // 10_000 if as_taker else 0
+            return InjectedFill(
+                tx_hash=tx.tx_hash,
+                log_index=log_index,
+                block=self._latest + 1,
+                token_id=token_id,
+                side=the_side,
+                shares=fill_shares,
+                collateral=collateral,
+                exchange=exchange,
+                leader=leader,
+                as_taker=as_taker,
+                spoof=spoof,
+                fee=fee,
+            )
+
+    # -- mining ----------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        elapsed = self.clock.monotonic() - self._mono0
+        # the epsilon keeps 0.6 / 0.2 from flooring to 2
+        due = math.floor(elapsed / self.block_time_s + 1e-9) + 1
+        while self._scheduled < due:
+            self._mine_block(scheduled=True)
+
+    def _mine_block(self, *, scheduled: bool) -> None:
+        if scheduled:
+            ts = self.genesis_time + int(self._scheduled * self.block_time_s)
+            self._scheduled += 1
+        else:
+            ts = self.genesis_time + int(self.clock.monotonic() - self._mono0)
+        if self._blocks:
+            ts = max(ts, self._blocks[-1].timestamp)
+        number = self.start_block + len(self._blocks)
+        block_hash = random_hash(self._rng)
+        txs, self._pending = self._pending, []
+        if self._blocks:
+            for book in self._books:
+                book.step(self._rng)
+        txs.extend(self._traders.block(self._rng, self.trade_prob, self.noise_prob))
+        self._blocks.append(seal(number, block_hash, ts, txs))

@@ -1,0 +1,89 @@
+"""The command line as a user meets it: exit codes, one-line errors, no tracebacks, no secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import run_cli
+
+GOOD = """
+leaders:
+  - address: "0x2f633efb75256a2f2445110c8978684ab8936643"
+storage:
+  path: "{db}"
+"""
+
+BROKEN = [
+    ("bad_yaml", "leaders: [\n", "(yaml)"),
+    ("unknown_key", "risk:\n  fixed_usd: 5\n", "risk.fixed_usd"),
+    ("wrong_type", "source:\n  poll_interval_s: fast\n", "source.poll_interval_s"),
+    ("bad_address", "leaders:\n  - address: '0x1234'\n", "leaders[0].address"),
+    ("negative_limit", "risk:\n  max_order_usdc: -5\n", "risk.max_order_usdc"),
+    ("live_mode", "mode: live\n", "mode"),
+    ("not_a_mapping", "- 1\n- 2\n", "(top level)"),
+]
+
+
+def assert_clean_error(result, *needles: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize(("name", "text", "key"), BROKEN, ids=[b[0] for b in BROKEN])
+@pytest.mark.parametrize("command", ["watch", "status"])
+def test_broken_settings_exit_2_naming_file_and_key(
+    tmp_path: Path, name: str, text: str, key: str, command: str
+) -> None:
+    cfg = tmp_path / f"{name}.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    assert_clean_error(run_cli(command, "--config", str(cfg)), str(cfg), key)
+
+
+def test_missing_settings_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert_clean_error(run_cli("watch", "--config", str(missing)), str(missing), "not found")
+
+
+def test_config_from_environment_variable(tmp_path: Path) -> None:
+    cfg = tmp_path / "env.yaml"
+    cfg.write_text("risk:\n  min_order_usdc: 50\n  max_order_usdc: 10\n", encoding="utf-8")
+    assert_clean_error(run_cli("status", env={"COPYBOT_CONFIG": str(cfg)}), str(cfg), "min_order_usdc")
+
+
+def test_env_override_is_validated(tmp_path: Path) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(GOOD.format(db=tmp_path / "x.db"), encoding="utf-8")
+    result = run_cli("status", "--config", str(cfg), env={"COPYBOT__RISK__MAX_SLIPPAGE": "-1"})
+    assert_clean_error(result, "risk.max_slippage")
+
+
+def test_watch_without_api_key_names_the_variable(tmp_path: Path) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(GOOD.format(db=tmp_path / "x.db"), encoding="utf-8")
+    result = run_cli("watch", "--config", str(cfg), "--once", env={"ETHERSCAN_API_KEY": ""})
+    assert_clean_error(result, "ETHERSCAN_API_KEY")
+    assert not (tmp_path / "x.db").exists(), "nothing should be created before settings are complete"
+
+
+def test_status_without_database(tmp_path: Path) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(GOOD.format(db=tmp_path / "absent.db"), encoding="utf-8")
+    assert_clean_error(run_cli("status", "--config", str(cfg)), "copybot watch")
+
+
+def test_bad_option_value_exits_2() -> None:
+    result = run_cli("watch", "--duration", "soon")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("copybot ")

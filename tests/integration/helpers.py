@@ -1,0 +1,75 @@
+"""Shared helpers for tests that run copybot against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from copybot.protocol import EXCHANGES, ORDER_FILLED_V2, topic_to_address
+
+KEY_ENV = "COPYBOT_TEST_ETHERSCAN_KEY"
+
+
+def settings_dict(urls: dict[str, str], leaders: list[str], db: Path, start_block: int, **risk: Any) -> dict[str, Any]:
+    return {
+        "mode": "paper",
+        "leaders": [{"address": a, "label": f"L{i}"} for i, a in enumerate(leaders)],
+        "source": {
+            "kind": "etherscan",
+            "poll_interval_s": 0.25,
+            "start_block": start_block,
+            "etherscan": {"url": urls["etherscan"], "chain_id": 137, "api_key_env": KEY_ENV},
+        },
+        "clob": {"url": urls["clob"]},
+        "gamma": {"url": urls["gamma"]},
+        "risk": {"sizing": "fixed", "fixed_usdc": 10, "max_slippage": "0.05", "max_trade_age_s": 300, **risk},
+        "paper": {"starting_bankroll_usdc": 1000},
+        "storage": {"path": str(db)},
+    }
+
+
+def write_settings(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "copybot", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def ground_truth(
+    etherscan_url: str, api_key: str, leaders: list[str], from_block: int, to_block: int
+) -> set[tuple[str, int]]:
+    """Every leader maker fill in the range, read independently: all logs of the range (no topic
+    filter), then the attribution rule applied here by hand."""
+    followed = {a.lower() for a in leaders}
+    out: set[tuple[str, int]] = set()
+    page = 1
+    while True:
+        body = httpx.get(
+            etherscan_url,
+            params={"chainid": 137, "module": "logs", "action": "getLogs", "fromBlock": from_block,
+                    "toBlock": to_block, "topic0": ORDER_FILLED_V2, "page": page, "offset": 1000, "apikey": api_key},
+            timeout=10,
+        ).json()  # fmt: skip
+        rows = body["result"] if body["status"] == "1" else []
+        for row in rows:
+            if row["address"].lower() in EXCHANGES and topic_to_address(row["topics"][2]) in followed:
+                out.add((row["transactionHash"].lower(), int(row["logIndex"], 16) if row["logIndex"] != "0x" else 0))
+        if len(rows) < 1000:
+            return out
+        page += 1

@@ -1,0 +1,363 @@
+"""Settings from YAML + env (copybot.config): exact decimals, addresses, overrides, one-line errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from copybot.config import DEFAULT_PATH, RiskSettings, Settings, api_key, load_settings, resolve_path
+from copybot.errors import ConfigError
+
+LEADER = "0x2f633efb75256a2f2445110c8978684ab8936643"
+LEADER_CHECKSUM = "0x2F633eFB75256A2f2445110C8978684AB8936643"
+LEADER_BAD_CHECKSUM = "0x2f633eFB75256A2f2445110C8978684AB8936643"  # one letter's case flipped
+OTHER = "0x00000003a358014c7c0e227483dbe01619871000"
+OTHER_CHECKSUM = "0x00000003A358014C7C0e227483dbe01619871000"
+
+# Every key Settings knows, each set to a value that is NOT its default, so a key that is
+# silently ignored (or defaulted) makes the test fail.
+FULL = f"""
+mode: paper
+leaders:
+  - address: "{LEADER_CHECKSUM}"
+    label: whale
+  - address: "{OTHER}"
+source:
+  kind: etherscan
+  poll_interval_s: 3.5
+  start_block: 95000000
+  etherscan:
+    url: "http://127.0.0.1:8545/v2/api"
+    chain_id: 80002
+    api_key_env: MY_ETHERSCAN_KEY
+    calls_per_second: 5
+    page_size: 500
+    cache_size: 100
+    cache_ttl_s: 60
+    timeout_s: 2.5
+clob:
+  url: "http://127.0.0.1:9000/"
+  timeout_s: 3
+  max_concurrency: 4
+gamma:
+  url: "http://127.0.0.1:9001"
+  timeout_s: 4
+  max_concurrency: 2
+risk:
+  sizing: proportional
+  fixed_usdc: 12.5
+  copy_ratio: 0.1
+  min_order_usdc: "0.5"
+  max_order_usdc: 250
+  max_slippage: "0.03"
+  max_trade_age_s: 120
+paper:
+  starting_bankroll_usdc: 2500.75
+storage:
+  path: "data/copybot.db"
+executor:
+  batch_size: 20
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "settings.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel) and name != "leaders":
+            out |= _keys(ann, f"{prefix}{name}.")
+        else:
+            out.add(prefix + name)
+    return out
+
+
+def _yaml_keys(data: dict[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out |= _yaml_keys(value, f"{prefix}{key}.")
+        else:
+            out.add(prefix + key)
+    return out
+
+
+def test_full_file_covers_every_settings_key() -> None:
+    import yaml
+
+    assert _yaml_keys(yaml.safe_load(FULL)) == _keys(Settings)
+
+
+def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, FULL), environ={})
+    assert s.mode == "paper"
+    assert [(lead.address, lead.label) for lead in s.leaders] == [(LEADER, "whale"), (OTHER, "")]
+    assert s.leaders[0].name == "whale" and s.leaders[1].name == OTHER[:10]
+    src = s.source
+    assert (src.kind, src.poll_interval_s, src.start_block) == ("etherscan", 3.5, 95_000_000)
+    e = src.etherscan
+    assert (e.url, e.chain_id, e.api_key_env) == ("http://127.0.0.1:8545/v2/api", 80002, "MY_ETHERSCAN_KEY")
+    assert (e.calls_per_second, e.page_size, e.cache_size, e.cache_ttl_s, e.timeout_s) == (5, 500, 100, 60, 2.5)
+    assert (s.clob.url, s.clob.timeout_s, s.clob.max_concurrency) == ("http://127.0.0.1:9000", 3, 4)
+    assert (s.gamma.url, s.gamma.timeout_s, s.gamma.max_concurrency) == ("http://127.0.0.1:9001", 4, 2)
+    r = s.risk
+    assert r.sizing == "proportional"
+    # YAML numbers and strings both come out as exact Decimals
+    for value, expected in [
+        (r.fixed_usdc, "12.5"),
+        (r.copy_ratio, "0.1"),
+        (r.min_order_usdc, "0.5"),
+        (r.max_order_usdc, "250"),
+        (r.max_slippage, "0.03"),
+        (s.paper.starting_bankroll_usdc, "2500.75"),
+    ]:
+        assert isinstance(value, Decimal)
+        assert value == Decimal(expected)
+    assert r.max_trade_age_s == 120
+    assert s.storage.path == "data/copybot.db"
+    assert s.executor.batch_size == 20
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, ""), environ={}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0.1", Decimal("0.1")),
+        ('"0.1"', Decimal("0.1")),
+        ("0.07", Decimal("0.07")),
+        ("1e-2", Decimal("0.01")),  # YAML 1.1 reads this as a string; still exact
+        ("0", Decimal(0)),
+    ],
+)
+def test_decimals_are_exact(tmp_path: Path, raw: str, expected: Decimal) -> None:
+    s = load_settings(write(tmp_path, f"risk:\n  max_slippage: {raw}\n"), environ={})
+    assert s.risk.max_slippage == expected
+    assert str(s.risk.max_slippage) == str(expected)  # not 0.1000000000000000055511151231257827...
+
+
+@pytest.mark.parametrize(
+    "address",
+    [LEADER, LEADER_CHECKSUM, LEADER.upper().replace("0X", "0x"), "0X" + LEADER[2:], f"  {LEADER}  "],
+)
+def test_addresses_accepted_and_stored_lowercase(tmp_path: Path, address: str) -> None:
+    s = load_settings(write(tmp_path, f'leaders:\n  - address: "{address}"\n'), environ={})
+    assert s.leaders[0].address == LEADER
+
+
+# ---- env overrides ---------------------------------------------------------------------------
+
+
+BASE = f"""
+leaders:
+  - address: "{LEADER}"
+risk:
+  max_order_usdc: 50
+  fixed_usdc: 20
+source:
+  etherscan:
+    page_size: 100
+"""
+
+
+@pytest.mark.parametrize(
+    ("environ", "path", "expected"),
+    [
+        pytest.param({"COPYBOT__RISK__FIXED_USDC": "5"}, ("risk", "fixed_usdc"), Decimal(5), id="risk-fixed"),
+        pytest.param({"COPYBOT__RISK__COPY_RATIO": "0.05"}, ("risk", "copy_ratio"), Decimal("0.05"), id="decimal"),
+        pytest.param(
+            {"COPYBOT__SOURCE__ETHERSCAN__CHAIN_ID": "80002"}, ("source", "etherscan", "chain_id"), 80002, id="nested"
+        ),
+        pytest.param(
+            {"COPYBOT__SOURCE__START_BLOCK": "latest"}, ("source", "start_block"), "latest", id="start-latest"
+        ),
+        pytest.param(
+            {"COPYBOT__STORAGE__PATH": "/var/lib/copybot/x.db"},
+            ("storage", "path"),
+            "/var/lib/copybot/x.db",
+            id="new-section",
+        ),
+        pytest.param({"COPYBOT__MODE": "paper"}, ("mode",), "paper", id="top-level"),
+        pytest.param({"COPYBOT_CONFIG": "elsewhere.yaml"}, ("risk", "fixed_usdc"), Decimal(20), id="not-an-override"),
+        pytest.param({"OTHER__RISK__FIXED_USDC": "1"}, ("risk", "fixed_usdc"), Decimal(20), id="other-prefix"),
+    ],
+)
+def test_env_overrides(tmp_path: Path, environ: dict[str, str], path: tuple[str, ...], expected: object) -> None:
+    s: Any = load_settings(write(tmp_path, BASE), environ=environ)
+    value = s
+    for part in path:
+        value = getattr(value, part)
+    assert value == expected
+    assert type(value) is type(expected)
+    # an override replaces one key, it never wipes the rest of the section from the file
+    assert s.risk.max_order_usdc == Decimal(50)
+    assert s.source.etherscan.page_size == 100
+    assert s.leaders[0].address == LEADER
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragments"),
+    [
+        pytest.param({"COPYBOT__MODE": "live"}, ["mode", "live"], id="live-not-available"),
+        pytest.param({"COPYBOT__RISK__MAX_SLIPPAGE": "2"}, ["risk.max_slippage"], id="invalid-value"),
+        pytest.param({"COPYBOT__RISK__NOPE": "1"}, ["risk.nope", "unknown key"], id="unknown-key"),
+        pytest.param({"COPYBOT__RISK__FIXED_USDC": "[1"}, ["risk.fixed_usdc", "COPYBOT__RISK__FIXED_USDC"], id="yaml"),
+    ],
+)
+def test_bad_env_overrides(tmp_path: Path, environ: dict[str, str], fragments: list[str]) -> None:
+    path = write(tmp_path, BASE)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ=environ)
+    message = str(info.value)
+    assert str(path) in message
+    for fragment in fragments:
+        assert fragment in message
+    assert "\n" not in message
+
+
+# ---- where the file comes from ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cli", "environ", "expected"),
+    [
+        ("cli.yaml", {"COPYBOT_CONFIG": "env.yaml"}, Path("cli.yaml")),
+        (Path("/etc/copybot.yaml"), {}, Path("/etc/copybot.yaml")),
+        (None, {"COPYBOT_CONFIG": "env.yaml"}, Path("env.yaml")),
+        ("", {"COPYBOT_CONFIG": "env.yaml"}, Path("env.yaml")),
+        (None, {"COPYBOT_CONFIG": ""}, DEFAULT_PATH),
+        (None, {}, DEFAULT_PATH),
+    ],
+)
+def test_resolve_path(cli: str | Path | None, environ: dict[str, str], expected: Path) -> None:
+    assert resolve_path(cli, environ) == expected
+    assert Path("settings.yaml") == DEFAULT_PATH
+
+
+def test_resolution_order_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "risk:\n  fixed_usdc: 1\n", "settings.yaml")
+    env_file = write(tmp_path, "risk:\n  fixed_usdc: 2\n", "env.yaml")
+    cli_file = write(tmp_path, "risk:\n  fixed_usdc: 3\n", "cli.yaml")
+    environ = {"COPYBOT_CONFIG": str(env_file)}
+    assert load_settings(cli_file, environ=environ).risk.fixed_usdc == 3
+    assert load_settings(None, environ=environ).risk.fixed_usdc == 2
+    assert load_settings(None, environ={}).risk.fixed_usdc == 1
+
+
+# ---- broken files: ConfigError naming the file and the key, on one line ------------------------
+
+
+BROKEN = [
+    ("bad_yaml", "risk: [1, 2\n", ["(yaml)", "not valid YAML", "line"]),
+    ("bad_yaml_tab", "risk:\n\tfixed_usdc: 1\n", ["(yaml)"]),
+    ("top_level_list", "- mode: paper\n", ["(top level)", "mapping"]),
+    ("top_level_scalar", "paper\n", ["(top level)"]),
+    ("unknown_top_key", "moed: paper\n", ["moed", "unknown key"]),
+    ("unknown_nested_key", "risk:\n  fixd_usdc: 5\n", ["risk.fixd_usdc", "unknown key"]),
+    ("secret_in_file", "source:\n  etherscan:\n    api_key: abc\n", ["source.etherscan.api_key", "unknown key"]),
+    ("unknown_leader_key", f"leaders:\n  - address: '{LEADER}'\n    lable: x\n", ["leaders[0].lable", "unknown key"]),
+    ("wrong_type", "risk:\n  max_trade_age_s: soon\n", ["risk.max_trade_age_s"]),
+    ("wrong_type_section", "risk: 5\n", ["risk"]),
+    ("wrong_type_decimal", "risk:\n  fixed_usdc: ten\n", ["risk.fixed_usdc"]),
+    ("wrong_sizing", "risk:\n  sizing: kelly\n", ["risk.sizing"]),
+    ("invalid_address", "leaders:\n  - address: '0x1234'\n", ["leaders[0].address", "not an address"]),
+    # YAML 1.1 reads an unquoted 0x... as an integer: say so instead of "must be a string like 0x..."
+    ("unquoted_address", f"leaders:\n  - address: {LEADER}\n", ["leaders[0].address", "quotes"]),
+    ("numeric_address", "leaders:\n  - address: 12345\n", ["leaders[0].address"]),
+    ("invalid_address_hex", f"leaders:\n  - address: '0x{'g' * 40}'\n", ["leaders[0].address"]),
+    ("bad_checksum", f"leaders:\n  - address: '{LEADER_BAD_CHECKSUM}'\n", ["leaders[0].address", "checksum"]),
+    ("second_leader_bad", f"leaders:\n  - address: '{LEADER}'\n  - address: nope\n", ["leaders[1].address"]),
+    ("negative_limit", "risk:\n  max_order_usdc: -1\n", ["risk.max_order_usdc"]),
+    ("zero_max", "risk:\n  max_order_usdc: 0\n", ["risk.max_order_usdc"]),
+    ("negative_fixed", "risk:\n  fixed_usdc: -5\n", ["risk.fixed_usdc"]),
+    ("infinite_fixed", "risk:\n  fixed_usdc: .inf\n", ["risk.fixed_usdc"]),
+    ("nan_ratio", "risk:\n  copy_ratio: .nan\n", ["risk.copy_ratio"]),
+    ("min_above_max", "risk:\n  min_order_usdc: 50\n  max_order_usdc: 10\n", ["risk", "min_order_usdc"]),
+    (
+        "duplicate_leader",
+        f"leaders:\n  - address: '{LEADER}'\n  - address: '{LEADER_CHECKSUM}'\n",
+        ["leaders", "listed twice", LEADER],
+    ),
+    ("start_block_negative", "source:\n  start_block: -5\n", ["source.start_block"]),
+    ("start_block_word", "source:\n  start_block: earliest\n", ["source.start_block"]),
+    ("max_slippage_1_5", "risk:\n  max_slippage: 1.5\n", ["risk.max_slippage"]),
+    ("max_slippage_1", "risk:\n  max_slippage: 1\n", ["risk.max_slippage"]),
+    ("page_size_too_big", "source:\n  etherscan:\n    page_size: 5000\n", ["source.etherscan.page_size"]),
+    ("chain_id_zero", "source:\n  etherscan:\n    chain_id: 0\n", ["source.etherscan.chain_id"]),
+    ("bad_url", "clob:\n  url: ftp://clob\n", ["clob.url", "http"]),
+    ("mode_live", "mode: live\n", ["mode", "live"]),
+    ("mode_unknown", "mode: yolo\n", ["mode"]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "fragments"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_files(tmp_path: Path, name: str, text: str, fragments: list[str]) -> None:
+    path = write(tmp_path, text, f"{name}.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "\n" not in message, message
+
+
+@pytest.mark.parametrize("via", ["cli", "env"])
+def test_missing_file(tmp_path: Path, via: str) -> None:
+    path = tmp_path / "nope" / "settings.yaml"
+    cli, environ = (path, {}) if via == "cli" else (None, {"COPYBOT_CONFIG": str(path)})
+    with pytest.raises(ConfigError) as info:
+        load_settings(cli, environ=environ)
+    message = str(info.value)
+    assert str(path) in message and "not found" in message
+    assert "\n" not in message
+
+
+def test_a_directory_is_not_a_settings_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+    assert str(tmp_path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_risk_settings_direct_construction_validates() -> None:
+    assert RiskSettings(copy_ratio=0.1).copy_ratio == Decimal("0.1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="min_order_usdc"):
+        RiskSettings(min_order_usdc=Decimal(5), max_order_usdc=Decimal(1))
+
+
+# ---- secrets come from the environment ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "var"),
+    [
+        ("", {}, "ETHERSCAN_API_KEY"),
+        ("", {"ETHERSCAN_API_KEY": "   "}, "ETHERSCAN_API_KEY"),
+        ("source:\n  etherscan:\n    api_key_env: MY_KEY\n", {"ETHERSCAN_API_KEY": "k"}, "MY_KEY"),
+    ],
+)
+def test_api_key_missing_names_the_variable(tmp_path: Path, text: str, environ: dict[str, str], var: str) -> None:
+    settings = load_settings(write(tmp_path, text), environ={})
+    with pytest.raises(ConfigError) as info:
+        api_key(settings, environ)
+    assert var in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_api_key_read_from_the_named_variable(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "source:\n  etherscan:\n    api_key_env: MY_KEY\n"), environ={})
+    assert api_key(settings, {"MY_KEY": " s3cret \n", "ETHERSCAN_API_KEY": "wrong"}) == "s3cret"
+    assert "s3cret" not in str(settings.redacted())
