@@ -123,9 +123,9 @@ def status(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
-        from rich.console import Console
+        from copybot.status import console
 
-        render(data, Console())
+        render(data, console(sys.stdout.isatty()))
 
 
 @app.command()
@@ -164,6 +164,8 @@ def sandbox(
 
     try:
         asyncio.run(serve(box, "127.0.0.1", port, ready))
+    except KeyboardInterrupt:
+        typer.echo("sandbox stopped")
     except OSError as exc:
         raise ConfigError(f"--port: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
 

@@ -26,7 +26,8 @@ PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # coerce_numbers_to_str: a label or path written as 2024 (or set from the environment) is text
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 def _address(value: object) -> str:

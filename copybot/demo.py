@@ -22,6 +22,7 @@ from copybot.daemon import CycleReport, watch
 from copybot.logs import log_outcomes, setup_logging
 from copybot.models import CopyOutcome
 from copybot.sandbox import Sandbox, serve_in_thread
+from copybot.status import console as status_console
 from copybot.status import renderables, snapshot
 from copybot.store import Store
 
@@ -35,7 +36,7 @@ def demo_settings(box: Sandbox, urls: dict[str, str], db: Path) -> dict[str, obj
         "leaders": [{"address": a, "label": f"leader-{i + 1}"} for i, a in enumerate(box.leaders)],
         "source": {
             "kind": "etherscan",
-            "poll_interval_s": 1.0,
+            "poll_interval_s": 2.0,
             "start_block": max(0, box.latest_block() - HISTORY_BLOCKS),
             "etherscan": {"url": urls["etherscan"], "chain_id": 137, "api_key_env": KEY_ENV},
         },
@@ -53,7 +54,7 @@ def run_demo(*, duration: float, seed: int, leaders: int, workdir: Path, live: b
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     box = Sandbox(seed=seed, leaders=leaders, block_time_s=1.0, trade_prob=0.3)
-    console = Console()
+    console = status_console(live)
     with serve_in_thread(box) as server:
         settings_path = workdir / "settings.yaml"
         settings_path.write_text(

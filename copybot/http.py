@@ -61,7 +61,10 @@ class RateLimiter:
             now = self._clock.monotonic()
             self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
             self._at = now
-            if self._tokens >= 1.0:
+            # Tolerance: refills are float products, so after sleeping exactly the computed wait the
+            # bucket can hold 0.999...98 tokens; on a clock that cannot advance by less than one ulp
+            # (ManualClock) a strict ">= 1.0" would then wait forever.
+            if self._tokens >= 1.0 - 1e-9:
                 self._tokens -= 1.0
                 return
             await self._clock.sleep((1.0 - self._tokens) / self._rate)

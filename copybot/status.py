@@ -2,6 +2,7 @@
 
 Reads only the database: no network, no web3, so it is quick and works while ``watch`` runs.
 Money, prices and shares are decimal strings; token ids decimal strings; times ISO-8601 UTC.
+The JSON keeps every digit; the tables round for reading.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def _position(row: sqlite3.Row) -> dict[str, Any]:
         "mark_price": _price(mark),
         "unrealized_pnl_usdc": _money(unrealized),
         "opened_at": iso(row["opened_at"]),
+        "_unrealized_units": unrealized,
     }
 
 
@@ -57,10 +59,13 @@ def _copy(row: sqlite3.Row) -> dict[str, Any]:
     shares, collateral = int(row["shares"]), int(row["collateral"])
     return {
         "leader": checksum(row["leader"]),
+        "leader_label": row["leader_label"] or "",
         "tx_hash": row["tx_hash"],
         "log_index": row["log_index"],
         "block": row["block"],
         "token_id": row["token_id"],
+        "outcome": row["outcome"] or "",
+        "question": row["question"] or "",
         "side": row["side"],
         "leader_shares": _money(shares),
         "leader_price": _price(Decimal(collateral) / Decimal(shares)) if shares else "0",
@@ -73,14 +78,20 @@ def _copy(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+def _upstreams(health: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, u in health.get("upstreams", {}).items():
+        last = u.get("last_success_at")
+        out[name] = {**u, "last_success_at": iso(last) if last else None}
+    return out
+
+
 def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
     """The ``status --json`` object (a contract: keys are only ever added)."""
     positions = [_position(r) for r in store.open_positions()]
+    exposure = sum(int(Decimal(p["cost_usdc"]) * 10**6) for p in positions)
+    unrealized = sum(p.pop("_unrealized_units") or 0 for p in positions)
     hb = store.heartbeat()
-    exposure = sum(int(r["cost"]) for r in store.open_positions())
-    unrealized = sum(
-        int(Decimal(p["unrealized_pnl_usdc"]) * 10**6) for p in positions if p["unrealized_pnl_usdc"] is not None
-    )
     last = hb["last_cycle_at"]
     health = json.loads(hb["source_health"]) if hb["source_health"] else {}
     return {
@@ -113,59 +124,88 @@ def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
             "cache_misses": hb["cache_misses"],
             "api_calls": hb["api_calls"],
             "last_error": hb["last_error"],
-            "upstreams": health.get("upstreams", {}),
+            "upstreams": _upstreams(health),
             "caches": health.get("caches", {}),
         },
     }
+
+
+# ---- human view -------------------------------------------------------------------------------
+COLOURS = {"filled": "green", "skipped": "yellow", "failed": "red"}
 
 
 def _short(text: str, n: int = 12) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _num(value: str | None, places: int) -> str:
+    if value is None:
+        return "-"
+    return format(Decimal(value).quantize(Decimal(1).scaleb(-places)), "f")
+
+
+def _market(item: dict[str, Any]) -> str:
+    if item.get("question"):
+        return f"{_short(item['question'], 28)} [{item['outcome']}]"
+    return _short(item["token_id"], 14)
+
+
+WIDE = {"market": 34, "reason": 48}  # columns that give way first on a narrow terminal
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold")
+    for col in columns:
+        if col in WIDE:
+            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=WIDE[col], ratio=1)
+        else:
+            table.add_column(col, no_wrap=True, min_width=len(col))
+    return table
+
+
+def console(stream_is_tty: bool) -> Console:
+    """A console for status output: the terminal's width, or a wide page when piped to a file."""
+    return Console() if stream_is_tty else Console(width=160)
+
+
 def renderables(status: dict[str, Any], copies: int | None = None) -> list[RenderableType]:
     """The status as rich renderables: a summary line, leaders, open positions, recent copies."""
     b, s = status["bankroll"], status["stats"]
     age = "never" if s["heartbeat_age_s"] is None else f"{s['heartbeat_age_s']}s ago"
-    out: list[RenderableType] = [
-        Text.from_markup(
-            f"[bold]copybot[/] mode=[cyan]{status['mode']}[/]  cash {b['cash_usdc']}  exposure {b['exposure_usdc']}  "
-            f"realized {b['realized_pnl_usdc']}  unrealized {b['unrealized_pnl_usdc']}  "
-            f"cycles {s['cycles']} (last {age})  api calls {s['api_calls']}  "
-            f"cache {s['cache_hits']}/{s['cache_hits'] + s['cache_misses']} hits"
-        )
-    ]
+    lookups = s["cache_hits"] + s["cache_misses"]
+    summary = Text.from_markup(
+        f"[bold]copybot[/] [cyan]{status['mode']}[/]  cash [bold]{_num(b['cash_usdc'], 2)}[/]  "
+        f"exposure {_num(b['exposure_usdc'], 2)}  realized {_num(b['realized_pnl_usdc'], 2)}  "
+        f"unrealized {_num(b['unrealized_pnl_usdc'], 2)}\n"
+        f"cycles {s['cycles']} (last {age})  api calls {s['api_calls']}  cache hits {s['cache_hits']}/{lookups}"
+    )
+    out: list[RenderableType] = [summary]
     if s.get("last_error"):
         out.append(Text(f"last error: {s['last_error']}", style="yellow"))
-    leaders = Table(title="Leaders", title_justify="left")
-    for col in ("leader", "label", "cursor", "fills", "copied", "skipped", "last fill"):
-        leaders.add_column(col)
+    leaders = _table("Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "last fill")
     for r in status["leaders"]:
+        last = (r["last_fill_at"] or "-").replace("T", " ").rstrip("Z")
         leaders.add_row(_short(r["address"]), r["label"], str(r["cursor_block"]), str(r["fills_seen"]),
-                        str(r["copied"]), str(r["skipped"]), r["last_fill_at"] or "-")  # fmt: skip
-    positions = Table(title="Open positions", title_justify="left")
-    for col in ("token", "outcome", "shares", "avg", "mark", "cost", "unrealized"):
-        positions.add_column(col)
+                        str(r["copied"]), str(r["skipped"]), last)  # fmt: skip
+    positions = _table("Open positions", "market", "shares", "avg", "mark", "cost", "unrealized")
     for p in status["positions"]:
-        positions.add_row(_short(p["token_id"]), p["outcome"] or "?", p["shares"], p["avg_price"] or "-",
-                          p["mark_price"] or "-", p["cost_usdc"], p["unrealized_pnl_usdc"] or "-")  # fmt: skip
+        positions.add_row(_market(p), _num(p["shares"], 2), _num(p["avg_price"], 4), _num(p["mark_price"], 4),
+                          _num(p["cost_usdc"], 2), _num(p["unrealized_pnl_usdc"], 2))  # fmt: skip
     shown = status["copies"] if copies is None else status["copies"][:copies]
     out += [leaders, positions, copies_table(shown)]
     return out
 
 
+def copies_table(copies: list[dict[str, Any]], title: str = "Recent copies") -> Table:
+    table = _table(title, "time", "leader", "side", "market", "leader px", "our px", "usdc", "decision", "reason")
+    for c in copies:
+        colour = COLOURS.get(c["decision"], "white")
+        table.add_row(c["at"][11:19], c["leader_label"] or _short(c["leader"], 10), c["side"], _market(c),
+                      _num(c["leader_price"], 4), _num(c["fill_price"], 4), _num(c["order_usdc"], 2),
+                      f"[{colour}]{c['decision']}[/]", c["reason"])  # fmt: skip
+    return table
+
+
 def render(status: dict[str, Any], console: Console) -> None:
     for item in renderables(status):
         console.print(item)
-
-
-def copies_table(copies: list[dict[str, Any]], title: str = "Recent copies") -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("at", "leader", "side", "token", "leader px", "decision", "usdc", "fill px", "reason"):
-        table.add_column(col, overflow="fold")
-    colours = {"filled": "green", "skipped": "yellow", "failed": "red"}
-    for c in copies:
-        table.add_row(c["at"][11:19], _short(c["leader"], 10), c["side"], _short(c["token_id"]), c["leader_price"],
-                      f"[{colours.get(c['decision'], 'white')}]{c['decision']}[/]", c["order_usdc"] or "-",
-                      c["fill_price"] or "-", c["reason"])  # fmt: skip
-    return table

@@ -111,6 +111,7 @@ class Store:
         p = Path(path)
         if not create and not p.exists():
             raise StoreError(f"storage.path: no database at {p} yet (run `copybot watch` first)")
+        conn: sqlite3.Connection | None = None
         try:
             if create and p.parent != Path("."):
                 p.parent.mkdir(parents=True, exist_ok=True)
@@ -121,10 +122,14 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             store = cls(conn, str(p))
             store._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError, StoreError) as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, StoreError):
+                raise
+            if isinstance(exc, OSError):
+                raise StoreError(f"storage.path: cannot create database {p}: {exc.strerror}") from None
             raise StoreError(f"storage.path: cannot use database {p}: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"storage.path: cannot create database {p}: {exc.strerror}") from None
         return store
 
     def close(self) -> None:
@@ -244,9 +249,12 @@ class Store:
 
     def record_outcomes(self, outcomes: Sequence[tuple[int, CopyOutcome]], mode: str, now: float) -> None:
         """Store a batch of decisions with their orders, trades, positions and ledger: one transaction."""
-        with self.tx() as c:
-            for fill_id, o in outcomes:
-                self._record_one(c, fill_id, o, mode, now)
+        try:
+            with self.tx() as c:
+                for fill_id, o in outcomes:
+                    self._record_one(c, fill_id, o, mode, now)
+        except sqlite3.IntegrityError as exc:  # a fill decided twice: a bug, never silently accepted
+            raise StoreError(f"refusing to record a batch of decisions: {exc}") from None
 
     def _record_one(self, c: sqlite3.Connection, fill_id: int, o: CopyOutcome, mode: str, now: float) -> None:
         r, intent, fill = o.result, o.intent, o.fill
@@ -378,8 +386,10 @@ class Store:
 
     def copy_rows(self, limit: int) -> list[sqlite3.Row]:
         sql = (
-            "SELECT f.*, d.decision, d.reason, d.order_usdc, d.fill_shares, d.fill_usdc, d.fill_price, d.at "
-            "FROM decisions d JOIN fills f ON f.id = d.fill_id ORDER BY d.id DESC"
+            "SELECT f.*, d.decision, d.reason, d.order_usdc, d.fill_shares, d.fill_usdc, d.fill_price, d.at, "
+            "l.label AS leader_label, m.outcome, m.question FROM decisions d JOIN fills f ON f.id = d.fill_id "
+            "LEFT JOIN leaders l ON l.address = f.leader LEFT JOIN markets m ON m.token_id = f.token_id "
+            "ORDER BY d.id DESC"
         )
         if limit > 0:
             return self._conn.execute(sql + " LIMIT ?", (limit,)).fetchall()

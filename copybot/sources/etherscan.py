@@ -64,10 +64,17 @@ def check_envelope(body: Any) -> list[dict[str, Any]]:
 
 def check_block_number(body: Any) -> int:
     if isinstance(body, dict) and "result" in body and "status" not in body:
+        result = body["result"]
+        if isinstance(result, str) and not result.lower().startswith("0x"):
+            # the proxy module sometimes reports errors as a bare result string
+            check_envelope({"status": "0", "message": "NOTOK", "result": result})
         try:
-            return hex_int(body["result"])
+            number = hex_int(result)
         except MalformedLog as exc:
             raise MalformedResponse(f"etherscan eth_blockNumber: {exc}") from None
+        if number <= 0:
+            raise MalformedResponse("etherscan eth_blockNumber: block number is zero")
+        return number
     check_envelope(body)  # raises the matching error
     raise MalformedResponse("etherscan eth_blockNumber: no result")
 

@@ -333,7 +333,7 @@ def test_a_directory_is_not_a_settings_file(tmp_path: Path) -> None:
 
 
 def test_risk_settings_direct_construction_validates() -> None:
-    assert RiskSettings(copy_ratio=0.1).copy_ratio == Decimal("0.1")  # type: ignore[arg-type]
+    assert RiskSettings(copy_ratio=0.1).copy_ratio == Decimal("0.1")  # a float, as YAML gives it
     with pytest.raises(ValueError, match="min_order_usdc"):
         RiskSettings(min_order_usdc=Decimal(5), max_order_usdc=Decimal(1))
 

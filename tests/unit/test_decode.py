@@ -24,7 +24,7 @@ V1_TAKER = "0xe55b90febea370d4611a4b0a9ff201183268b24e"
 SPOOFER = "0x1111111111111111111111111111111111111111"
 WORD = 64  # hex digits per ABI word
 
-EXPECTED = {
+EXPECTED: dict[str, dict[str, Any]] = {
     V2_LOG: {
         "leader": V2_MAKER,
         "side": Side.BUY,
@@ -253,7 +253,7 @@ def test_checksum_case_addresses_and_topics_still_match(fixture_json: Callable[[
 
 
 def _v2_sell_log(fixture_json: Callable[[str], Any], side: int) -> dict[str, Any]:
-    log = fixture_json(V2_LOG)
+    log: dict[str, Any] = fixture_json(V2_LOG)
     body = _word(side) + _word(777) + _word(50_000_000) + _word(30_000_000) + _word(0) + _word(0) + _word(0)
     log["data"] = "0x" + body
     log["topics"][3] = _pad(V1_TAKER)  # a resting maker this time

@@ -1,0 +1,77 @@
+"""Commands against a served sandbox: a refused API key, the sandbox command itself, status output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from copybot.sandbox import Sandbox, serve_in_thread
+from tests.integration.helpers import KEY_ENV, run_cli, settings_dict, write_settings
+
+
+def test_invalid_api_key_stops_watch_with_exit_1_and_is_recorded(tmp_path: Path) -> None:
+    box = Sandbox(seed=2, leaders=1, block_time_s=0.5)
+    secret = "not-the-right-key-1234567890"
+    with serve_in_thread(box) as server:
+        db = tmp_path / "bot.db"
+        cfg = write_settings(tmp_path / "s.yaml", settings_dict(server.urls, box.leaders, db, box.latest_block()))
+        result = run_cli("watch", "--config", str(cfg), "--duration", "5", env={KEY_ENV: secret})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("copybot: error:") and "Invalid API Key" in last
+    assert secret not in result.stderr + result.stdout
+    status = run_cli("status", "--config", str(cfg), "--json")
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    assert "Invalid API Key" in data["stats"]["last_error"]
+    assert secret not in status.stdout
+
+
+def test_status_tables_render_for_humans(tmp_path: Path) -> None:
+    box = Sandbox(seed=4, leaders=2, block_time_s=0.25, trade_prob=0.6)
+    with serve_in_thread(box) as server:
+        db = tmp_path / "bot.db"
+        data = settings_dict(server.urls, box.leaders, db, max(0, box.latest_block() - 8))
+        cfg = write_settings(tmp_path / "s.yaml", data)
+        watch = run_cli("watch", "--config", str(cfg), "--duration", "1.5", env={KEY_ENV: box.api_key})
+        assert watch.returncode == 0, watch.stderr
+    result = run_cli("status", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    for title in ("Leaders", "Open positions", "Recent copies", "cash"):
+        assert title in result.stdout
+
+
+def test_sandbox_command_serves_and_stops_on_sigint() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "copybot", "sandbox", "--port", "0", "--leaders", "2", "--seed", "9"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            lines = [proc.stdout.readline() for _ in range(4)]
+            assert lines[0].startswith("sandbox listening"), lines
+            clob = next(line.split()[-1] for line in lines if line.strip().startswith("clob"))
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    assert httpx.get(f"{clob}/version", timeout=2).json() == {"version": 2}
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
