@@ -149,3 +149,44 @@ def test_restart_continues_without_duplicates_or_losses(tmp_path: Path, box: San
         assert store.pending_fills(10) == []
     finally:
         store.close()
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The sandbox app, counting requests by path."""
+
+    def __init__(self, app: object) -> None:
+        self._inner = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self._inner.handle_async_request(request)
+
+
+def test_a_batch_fetches_each_book_once_and_pages_through_getlogs(
+    tmp_path: Path, box: Sandbox, clock: ManualClock
+) -> None:
+    db = tmp_path / "bot.db"
+    data = settings_dict(URLS, box.leaders, db, box.latest_block() + 1)
+    data["source"]["etherscan"]["page_size"] = 2  # seven fills of one leader need four pages
+    settings = parse_settings(data, "test-settings.yaml", environ={})
+    tokens = [box.markets[0].tokens[0], box.markets[1].tokens[0], box.markets[2].tokens[1]]
+    injected = [
+        box.inject_fill(box.leaders[0], token_id=tokens[i % 3], side="BUY", shares=Decimal(10)) for i in range(7)
+    ]
+    injected += [
+        box.inject_fill(box.leaders[1], token_id=tokens[i % 3], side="BUY", shares=Decimal(10)) for i in range(3)
+    ]
+    box.mine(1)
+    transport = CountingTransport(box.app)
+    asyncio.run(watch(settings, box.api_key, once=True, clock=clock, transport=transport))
+
+    st = status_of(db, clock)
+    assert {(c["tx_hash"], c["log_index"]) for c in st["copies"]} == {(f.tx_hash, f.log_index) for f in injected}
+    # ten fills over three tokens: one batch, one book request per distinct token
+    assert transport.paths.count("/clob/book") == 3
+    # one Gamma request for the batch's metadata, one batched price request to mark positions
+    assert transport.paths.count("/gamma/markets") == 1
+    assert transport.paths.count("/clob/prices") == 1
+    # head + 4 pages for leader 0 (2+2+2+1) + 2 pages for leader 1 (2+1)
+    assert transport.paths.count("/etherscan/v2/api") == 1 + 4 + 2
