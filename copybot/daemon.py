@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ class CycleReport:
     new_fills: int
     latest_block: int
     deferred: int
+    phases: dict[str, float] = field(default_factory=dict)  # seconds spent in poll, decide+execute, manage
 
 
 class Daemon:
@@ -46,6 +47,7 @@ class Daemon:
         app, clock = self.app, self.app.clock
         started, t0 = clock.now(), clock.monotonic()
         error, new_fills, latest, decided = "", 0, 0, 0
+        phases: dict[str, float] = {}
         try:
             poll = await app.source.poll(app.store.cursors(), app.leaders)
             latest = poll.latest_block
@@ -58,14 +60,19 @@ class Daemon:
         except PermanentUpstreamError as exc:
             self._record(started, t0, 0, 0, str(exc))
             raise
+        phases["poll"] = clock.monotonic() - t0
         try:
+            t1 = clock.monotonic()
             decided = await app.executor.run_pending()
+            t2 = clock.monotonic()
+            phases["execute"] = t2 - t1
             await mark_positions(app.store, app.market, clock)
+            phases["manage"] = clock.monotonic() - t2
         except TransientError as exc:
             error = error or str(exc)
             log.warning("copy/mark step failed, retrying next cycle: %s", exc)
         stats = self._record(started, t0, new_fills, decided, error)
-        report = CycleReport(stats, new_fills, latest, app.executor.deferred)
+        report = CycleReport(stats, new_fills, latest, app.executor.deferred, phases)
         if self._on_cycle is not None:
             self._on_cycle(report)
         return report
