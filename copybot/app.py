@@ -19,9 +19,10 @@ from copybot.clock import Clock, SystemClock
 from copybot.config import Settings
 from copybot.errors import ConfigError
 from copybot.executor import Executor
-from copybot.http import RateLimiter, Upstream, build_client
+from copybot.http import Guard, RateLimiter, Upstream, build_client
 from copybot.market import MarketData
 from copybot.models import CopyOutcome, MarketInfo, to_units
+from copybot.sources.base import Source
 from copybot.sources.etherscan import EtherscanSource
 from copybot.store import Store
 
@@ -33,11 +34,11 @@ class App:
     settings: Settings
     clock: Clock
     store: Store
-    source: EtherscanSource
+    source: Source
     market: MarketData
     broker: Broker
     executor: Executor
-    upstreams: dict[str, Upstream]
+    upstreams: dict[str, Guard]
     caches: dict[str, CountingCache[Any]] = field(default_factory=dict)
 
     @property
@@ -52,14 +53,41 @@ class App:
 
     def health(self) -> dict[str, Any]:
         return {
+            "source": self.source.health(),
             "upstreams": {name: u.stats.snapshot() for name, u in self.upstreams.items()},
             "caches": {name: {"hits": c.hits, "misses": c.misses, "size": len(c)} for name, c in self.caches.items()},
         }
 
     async def aclose(self) -> None:
+        await self.source.aclose()
         for upstream in self.upstreams.values():
-            await upstream.client.aclose()
+            await upstream.aclose()
         self.store.close()
+
+
+def build_source(
+    settings: Settings,
+    api_key: str,
+    clock: Clock,
+    transport: httpx.AsyncBaseTransport | None,
+    caches: dict[str, CountingCache[Any]],
+) -> tuple[Source, Guard]:
+    """The configured source of leader fills and the guard (retries, budget, counters) it calls through."""
+    src = settings.source
+    if src.kind == "rpc":
+        from copybot.sources.rpc import RpcSource  # web3 is heavy: imported only when used
+
+        rate = src.rpc.calls_per_second
+        guard = Guard("rpc", clock, limiter=RateLimiter(rate, clock))
+        return RpcSource(src, guard, caches["closed_ranges"], caches["latest_block"]), guard
+    es = src.etherscan
+    up = Upstream(
+        "etherscan",
+        build_client("", es.timeout_s, 4, transport),
+        clock,
+        limiter=RateLimiter(es.calls_per_second, clock),
+    )
+    return EtherscanSource(up, src, api_key, caches["closed_ranges"], caches["latest_block"]), up
 
 
 def build_app(
@@ -74,36 +102,21 @@ def build_app(
         raise ConfigError("mode: only paper trading is available in this version")
     clock = clock or SystemClock()
     es = settings.source.etherscan
-    upstreams = {
-        "etherscan": Upstream(
-            "etherscan",
-            build_client("", es.timeout_s, 4, transport),
-            clock,
-            limiter=RateLimiter(es.calls_per_second, clock, burst=es.calls_per_second),
-        ),
-        "clob": Upstream(
-            "clob",
-            build_client(settings.clob.url, settings.clob.timeout_s, settings.clob.max_concurrency * 2, transport),
-            clock,
-        ),
-        "gamma": Upstream(
-            "gamma",
-            build_client(settings.gamma.url, settings.gamma.timeout_s, settings.gamma.max_concurrency, transport),
-            clock,
-        ),
-    }
     caches: dict[str, CountingCache[Any]] = {
         "closed_ranges": CountingCache(es.cache_size, es.cache_ttl_s, clock),
         "latest_block": CountingCache(1, max(0.2, settings.source.poll_interval_s / 2), clock),
         "market_meta": CountingCache(10_000, META_TTL_S, clock),
     }
-    store = Store.open(settings.storage.path)
+    source, source_guard = build_source(settings, api_key, clock, transport, caches)
+    clob, gamma = settings.clob, settings.gamma
+    clob_up = Upstream("clob", build_client(clob.url, clob.timeout_s, clob.max_concurrency * 2, transport), clock)
+    gamma_up = Upstream("gamma", build_client(gamma.url, gamma.timeout_s, gamma.max_concurrency, transport), clock)
+    upstreams: dict[str, Guard] = {source_guard.name: source_guard, "clob": clob_up, "gamma": gamma_up}
+    store = Store.open(settings.storage.path, recent_keys=settings.source.recent_keys)
     store.init_paper(settings.mode, to_units(settings.paper.starting_bankroll_usdc), clock.now())
     store.sync_leaders([(leader.address, leader.label) for leader in settings.leaders], clock.now())
-    source = EtherscanSource(upstreams["etherscan"], settings.source, api_key, caches["closed_ranges"],
-                             caches["latest_block"])  # fmt: skip
     meta: CountingCache[MarketInfo] = caches["market_meta"]
-    market = MarketData(upstreams["clob"], upstreams["gamma"], meta, settings.clob.max_concurrency)
+    market = MarketData(clob_up, gamma_up, meta, clob.max_concurrency)
     broker = PaperBroker()
     executor = Executor(store, market, broker, settings.risk, clock, settings.executor.batch_size, on_outcomes)
     return App(settings, clock, store, source, market, broker, executor, upstreams, caches)

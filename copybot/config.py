@@ -67,17 +67,35 @@ class EtherscanSettings(_Section):
     chain_id: int = Field(137, gt=0)
     api_key_env: str = "ETHERSCAN_API_KEY"
     calls_per_second: float = Field(3.0, gt=0, le=100)
+    daily_budget: int = Field(100_000, ge=1)
     page_size: int = Field(1000, ge=1, le=1000)
     cache_size: int = Field(4096, ge=0)
     cache_ttl_s: float = Field(3600.0, gt=0)
     timeout_s: float = Field(10.0, gt=0)
 
 
+class RpcSettings(_Section):
+    url: str = "https://polygon-rpc.com"
+    max_block_range: int = Field(1000, ge=1, le=1_000_000)
+    timeout_s: float = Field(10.0, gt=0)
+    calls_per_second: float = Field(10.0, gt=0, le=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class SourceSettings(_Section):
-    kind: Literal["etherscan"] = "etherscan"
+    kind: Literal["etherscan", "rpc"] = "etherscan"
     poll_interval_s: float = Field(2.0, gt=0)
     start_block: int | Literal["latest"] = "latest"
+    confirmations_window: int = Field(12, ge=0, le=1000)
+    recent_keys: int = Field(50_000, ge=100, le=10_000_000)
     etherscan: EtherscanSettings = EtherscanSettings()
+    rpc: RpcSettings = RpcSettings()
 
     @field_validator("start_block")
     @classmethod
@@ -237,7 +255,12 @@ def load_settings(cli_path: str | Path | None = None, environ: Mapping[str, str]
 
 
 def api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
-    """The Etherscan API key, read from the environment variable the settings name."""
+    """The Etherscan API key, read from the environment variable the settings name.
+
+    Only the Etherscan source needs it: with ``source.kind: rpc`` this returns "".
+    """
+    if settings.source.kind != "etherscan":
+        return ""
     env = os.environ if environ is None else environ
     var = settings.source.etherscan.api_key_env
     key = env.get(var, "").strip()

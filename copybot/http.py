@@ -9,10 +9,11 @@ Error messages name the upstream and the path, never the query string (it may ho
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Callable, Mapping
+import math
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -28,6 +29,7 @@ from copybot.errors import (
 )
 
 BodyCheck = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -47,27 +49,28 @@ class UpstreamStats:
 
 
 class RateLimiter:
-    """Token bucket: at most ``rate`` calls per second on average, bursts up to ``burst``."""
+    """At most ``rate`` calls per second over any sliding window, as Etherscan counts them.
 
-    def __init__(self, rate: float, clock: Clock, burst: float = 1.0) -> None:
-        self._rate = rate
-        self._burst = max(1.0, burst)
+    A token bucket would allow a burst plus a refill inside one second (4 calls in a second at
+    3/s); this keeps the times of the last ``n`` calls and waits until the oldest left the window,
+    with a small margin for network jitter.
+    """
+
+    MARGIN = 1.05
+
+    def __init__(self, rate: float, clock: Clock) -> None:
+        self._n = max(1, math.floor(rate))
+        self._window = self._n / rate * self.MARGIN
         self._clock = clock
-        self._tokens = self._burst
-        self._at = clock.monotonic()
+        self._times: deque[float] = deque(maxlen=self._n)
 
     async def acquire(self) -> None:
-        while True:
-            now = self._clock.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-            self._at = now
-            # Tolerance: refills are float products, so after sleeping exactly the computed wait the
-            # bucket can hold 0.999...98 tokens; on a clock that cannot advance by less than one ulp
-            # (ManualClock) a strict ">= 1.0" would then wait forever.
-            if self._tokens >= 1.0 - 1e-9:
-                self._tokens -= 1.0
-                return
-            await self._clock.sleep((1.0 - self._tokens) / self._rate)
+        while len(self._times) == self._n:
+            wait = self._times[0] + self._window - self._clock.monotonic()
+            if wait <= 1e-9:
+                break
+            await self._clock.sleep(wait)
+        self._times.append(self._clock.monotonic())
 
 
 def build_client(
@@ -82,13 +85,16 @@ def build_client(
     )
 
 
-class Upstream:
-    """A named upstream: ``await up.get_json("/book", params={...})``."""
+class Guard:
+    """Retries, rate limit and counters around one upstream's calls, whatever the transport.
+
+    ``await guard.call(attempt)`` runs ``attempt()`` (one try, raising the error tree) until it
+    succeeds, a non-transient error is raised, or the attempts run out.
+    """
 
     def __init__(
         self,
         name: str,
-        client: httpx.AsyncClient,
         clock: Clock,
         *,
         attempts: int = 4,
@@ -96,7 +102,6 @@ class Upstream:
         limiter: RateLimiter | None = None,
     ) -> None:
         self.name = name
-        self.client = client
         self.clock = clock
         self.stats = UpstreamStats()
         self._limiter = limiter
@@ -108,38 +113,64 @@ class Upstream:
             reraise=True,
         )
 
-    async def get_json(self, path: str, params: Any = None, check: BodyCheck | None = None) -> Any:
-        return await self._with_retries("GET", path, params=params, body=None, check=check)
-
-    async def post_json(self, path: str, body: Any, check: BodyCheck | None = None) -> Any:
-        return await self._with_retries("POST", path, params=None, body=body, check=check)
-
-    async def _with_retries(self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None) -> Any:
-        async for attempt in self._retrying.copy():
-            with attempt:
-                return await self._once(method, path, params=params, body=body, check=check)
+    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        async for retry_state in self._retrying.copy():
+            with retry_state:
+                return await self._once(attempt)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    async def _once(self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None) -> Any:
+    async def _once(self, attempt: Callable[[], Awaitable[T]]) -> T:
         if self._limiter is not None:
             await self._limiter.acquire()
         self.stats.calls += 1
-        where = f"{self.name} {method} {_no_query(path)}"
         try:
-            try:
-                response = await self.client.request(method, path, params=params, json=body)
-            except httpx.TimeoutException:
-                raise UpstreamUnavailable(f"{where}: timed out") from None
-            except httpx.TransportError as exc:
-                raise UpstreamUnavailable(f"{where}: connection failed ({type(exc).__name__})") from None
-            data = _decode(response, where)
-            result = check(data) if check is not None else data
+            result = await attempt()
         except CopybotError as exc:
             self.stats.errors[_kind(exc)] += 1
             self.stats.last_error = str(exc)
             raise
         self.stats.last_success_at = self.clock.now()
         return result
+
+    async def aclose(self) -> None:
+        """Release the transport, if this guard owns one."""
+
+
+class Upstream(Guard):
+    """A named HTTP upstream: ``await up.get_json("/book", params={...})``."""
+
+    def __init__(
+        self,
+        name: str,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        attempts: int = 4,
+        max_wait_s: float = 8.0,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        super().__init__(name, clock, attempts=attempts, max_wait_s=max_wait_s, limiter=limiter)
+        self.client = client
+
+    async def get_json(self, path: str, params: Any = None, check: BodyCheck | None = None) -> Any:
+        return await self.call(lambda: self._request("GET", path, params=params, body=None, check=check))
+
+    async def post_json(self, path: str, body: Any, check: BodyCheck | None = None) -> Any:
+        return await self.call(lambda: self._request("POST", path, params=None, body=body, check=check))
+
+    async def _request(self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None) -> Any:
+        where = f"{self.name} {method} {_no_query(path)}"
+        try:
+            response = await self.client.request(method, path, params=params, json=body)
+        except httpx.TimeoutException:
+            raise UpstreamUnavailable(f"{where}: timed out") from None
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(f"{where}: connection failed ({type(exc).__name__})") from None
+        data = _decode(response, where)
+        return check(data) if check is not None else data
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 def _no_query(path: str) -> str:

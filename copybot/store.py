@@ -18,8 +18,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
 from copybot.errors import StoreError
 from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, Side
+from copybot.sources.base import PollResult, Window
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -80,6 +83,14 @@ class PendingFill:
     leader_holding_before: int | None
 
 
+@dataclass
+class IngestReport:
+    new: int = 0
+    duplicates: int = 0
+    moved: int = 0  # re-included by a reorg at another position: not stored twice
+    vanished: int = 0  # gone in a reorg before being copied: skipped
+
+
 @dataclass(frozen=True, slots=True)
 class CycleStats:
     started_at: float
@@ -93,6 +104,10 @@ class CycleStats:
     last_error: str = ""
 
 
+def _covered(windows: Sequence[Window], leader: str, block: int) -> bool:
+    return any(w.lo <= block <= w.hi and leader in w.leaders for w in windows)
+
+
 def _fill_from_row(row: sqlite3.Row) -> Fill:
     return Fill(
         leader=row["leader"], tx_hash=row["tx_hash"], log_index=row["log_index"], block=row["block"],
@@ -102,12 +117,14 @@ def _fill_from_row(row: sqlite3.Row) -> Fill:
 
 
 class Store:
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, recent_keys: int = 50_000) -> None:
         self._conn = conn
         self.path = path
+        # Keys stored recently: re-read windows repeat them every poll; this skips the lookups.
+        self._recent: LRUCache[tuple[str, int], bool] = LRUCache(maxsize=recent_keys)
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+    def open(cls, path: str | Path, *, create: bool = True, recent_keys: int = 50_000) -> Store:
         p = Path(path)
         if not create and not p.exists():
             raise StoreError(f"storage.path: no database at {p} yet (run `copybot watch` first)")
@@ -120,7 +137,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            store = cls(conn, str(p))
+            store = cls(conn, str(p), recent_keys)
             store._migrate()
         except (sqlite3.DatabaseError, OSError, StoreError) as exc:
             if conn is not None:
@@ -193,43 +210,97 @@ class Store:
         return {r[0]: r[1] for r in self._conn.execute("SELECT address, cursor_block FROM leaders")}
 
     def save_fills(self, fills: Sequence[Fill], cursors: Mapping[str, int], now: float) -> int:
-        """Store new fills (duplicates ignored) and advance cursors, in one transaction.
+        """Store new fills and advance cursors (see :meth:`save_poll`). Returns how many were new."""
+        return self.save_poll(PollResult(fills=list(fills), cursors=dict(cursors)), now).new
 
-        Each new fill records the leader's observed holding of the token just before it, so a
-        later SELL can be mirrored as a fraction. Returns how many fills were new.
+    def save_poll(self, poll: PollResult, now: float) -> IngestReport:
+        """Store a poll's fills and advance its cursors, in one transaction.
+
+        - a fill already stored (same tx hash and log index) is ignored;
+        - a fill that a reorg moved (same tx, leader, token, side and amounts, new position) is not
+          stored again: the stored row takes its new position;
+        - a pending fill inside a window that was re-read completely, whose log is gone, is
+          recorded as skipped (``reorged``) so it is never copied.
+        Each new fill records the leader's observed holding of the token just before it, so a later
+        SELL can be mirrored as a fraction.
         """
-        new = 0
+        report = IngestReport()
+        present = {f.key for f in poll.fills}
+        fresh = [f for f in poll.fills if f.key not in self._recent]
+        report.duplicates = len(poll.fills) - len(fresh)
         with self.tx() as c:
-            for f in sorted(fills, key=lambda x: (x.block, x.log_index)):
-                token = str(f.token_id)
-                row = c.execute(
-                    "SELECT shares FROM leader_holdings WHERE leader = ? AND token_id = ?", (f.leader, token)
-                ).fetchone()
-                before: int | None = None if row is None else row[0]
-                cur = c.execute(
-                    "INSERT OR IGNORE INTO fills (tx_hash, log_index, leader, block, ts, exchange, token_id, side, "
-                    "shares, collateral, fee, as_taker, leader_holding_before, seen_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (f.tx_hash, f.log_index, f.leader, f.block, f.timestamp, f.exchange, token, f.side.value,
-                     f.shares, f.collateral, f.fee, int(f.as_taker), before, now),
-                )  # fmt: skip
-                if cur.rowcount == 0:
-                    continue
-                new += 1
-                if f.side is Side.BUY:
-                    after: int | None = (before or 0) + f.shares
-                else:
-                    after = None if before is None else max(0, before - f.shares)
-                c.execute(
-                    "INSERT INTO leader_holdings VALUES (?, ?, ?) "
-                    "ON CONFLICT (leader, token_id) DO UPDATE SET shares = excluded.shares",
-                    (f.leader, token, after),
-                )
+            for f in sorted(fresh, key=lambda x: (x.block, x.log_index)):
+                outcome = self._insert_fill(c, f, present, poll.windows, now)
+                setattr(report, outcome, getattr(report, outcome) + 1)
+            report.vanished = self._drop_vanished(c, poll.windows, present, now)
             c.executemany(
                 "UPDATE leaders SET cursor_block = ? WHERE address = ?",
-                [(block, leader) for leader, block in cursors.items()],
+                [(block, leader) for leader, block in poll.cursors.items()],
             )
-        return new
+        for key in present:
+            self._recent[key] = True
+        return report
+
+    def _insert_fill(
+        self, c: sqlite3.Connection, f: Fill, present: set[tuple[str, int]], windows: Sequence[Window], now: float
+    ) -> str:
+        if c.execute("SELECT 1 FROM fills WHERE tx_hash = ? AND log_index = ?", f.key).fetchone():
+            return "duplicates"
+        token = str(f.token_id)
+        twins = c.execute(
+            "SELECT id, log_index, block FROM fills WHERE tx_hash = ? AND leader = ? AND token_id = ? AND side = ? "
+            "AND shares = ? AND collateral = ?",
+            (f.tx_hash, f.leader, token, f.side.value, f.shares, f.collateral),
+        ).fetchall()
+        for twin in twins:
+            # The same fill moved by a reorg: its old position was re-read and is no longer there.
+            if (f.tx_hash, twin["log_index"]) not in present and _covered(windows, f.leader, twin["block"]):
+                c.execute(
+                    "UPDATE OR IGNORE fills SET block = ?, log_index = ?, ts = ? WHERE id = ?",
+                    (f.block, f.log_index, f.timestamp, twin["id"]),
+                )
+                return "moved"
+        row = c.execute(
+            "SELECT shares FROM leader_holdings WHERE leader = ? AND token_id = ?", (f.leader, token)
+        ).fetchone()
+        before: int | None = None if row is None else row[0]
+        c.execute(
+            "INSERT INTO fills (tx_hash, log_index, leader, block, ts, exchange, token_id, side, "
+            "shares, collateral, fee, as_taker, leader_holding_before, seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f.tx_hash, f.log_index, f.leader, f.block, f.timestamp, f.exchange, token, f.side.value,
+             f.shares, f.collateral, f.fee, int(f.as_taker), before, now),
+        )  # fmt: skip
+        if f.side is Side.BUY:
+            after: int | None = (before or 0) + f.shares
+        else:
+            after = None if before is None else max(0, before - f.shares)
+        c.execute(
+            "INSERT INTO leader_holdings VALUES (?, ?, ?) "
+            "ON CONFLICT (leader, token_id) DO UPDATE SET shares = excluded.shares",
+            (f.leader, token, after),
+        )
+        return "new"
+
+    @staticmethod
+    def _drop_vanished(
+        c: sqlite3.Connection, windows: Sequence[Window], present: set[tuple[str, int]], now: float
+    ) -> int:
+        vanished = 0
+        for w in windows:
+            rows = c.execute(
+                "SELECT id, leader, tx_hash, log_index FROM fills WHERE state = 'pending' AND block BETWEEN ? AND ?",
+                (w.lo, w.hi),
+            ).fetchall()
+            for r in rows:
+                if r["leader"] in w.leaders and (r["tx_hash"], r["log_index"]) not in present:
+                    c.execute(
+                        "INSERT INTO decisions (fill_id, decision, reason, details, at) VALUES (?, 'skipped', ?, ?, ?)",
+                        (r["id"], f"reorged: log no longer on chain (blocks {w.lo}-{w.hi} re-read)", "{}", now),
+                    )
+                    c.execute("UPDATE fills SET state = 'done' WHERE id = ?", (r["id"],))
+                    vanished += 1
+        return vanished
 
     def pending_fills(self, limit: int, after: tuple[int, int] = (-1, -1)) -> list[PendingFill]:
         """Undecided fills in chain order, strictly after ``after`` = (block, log index)."""

@@ -9,8 +9,9 @@ stored the fills up to them: :meth:`EtherscanSource.poll` returns new cursors, i
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from copybot.cache import CountingCache
@@ -25,9 +26,9 @@ from copybot.errors import (
     UpstreamUnavailable,
 )
 from copybot.http import Upstream
-from copybot.models import Fill
 from copybot.protocol import ETHERSCAN_MAX_WINDOW, ORDER_FILLED_V2, pad_address
-from copybot.sources.decode import MalformedLog, decode_log, hex_int
+from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
+from copybot.sources.decode import MalformedLog, hex_int
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +80,17 @@ def check_block_number(body: Any) -> int:
     raise MalformedResponse("etherscan eth_blockNumber: no result")
 
 
-@dataclass
-class PollResult:
-    fills: list[Fill] = field(default_factory=list)
-    cursors: dict[str, int] = field(default_factory=dict)  # leader -> last block fully read
-    malformed: int = 0
-    failed: dict[str, str] = field(default_factory=dict)  # leader -> transient error after retries
-    latest_block: int = 0
-
-
 class EtherscanSource:
+    """Per-leader ``getLogs`` under a shared call budget, leaders scheduled fairly.
+
+    Each cycle may spend about ``calls_per_second x poll_interval`` calls: one for the chain head,
+    the rest on the leaders polled longest ago (new leaders first). With N leaders and
+    ``slots`` leaders per cycle, each leader is polled at least every ceil(N / slots) cycles.
+    Each read re-reads the last ``confirmations_window`` blocks, so reorganised fills are seen again.
+    """
+
+    kind = "etherscan"
+
     def __init__(
         self,
         upstream: Upstream,
@@ -103,6 +105,10 @@ class EtherscanSource:
         self._key = api_key
         self._ranges = range_cache
         self._head = head_cache
+        self._last_polled: dict[str, float] = {}  # only followed leaders: pruned every poll
+        self._leaders = 0
+        self._day = ""
+        self._calls_at_day_start = 0
 
     def _params(self, **extra: Any) -> dict[str, Any]:
         return {"chainid": self._settings.etherscan.chain_id, **extra, "apikey": self._key}
@@ -148,7 +154,7 @@ class EtherscanSource:
         size = self._settings.etherscan.page_size
         max_page = ETHERSCAN_MAX_WINDOW // size
         out: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str]] = set()  # this call's rows only
         start, page = from_block, 1
         while True:
             rows = await self._page(leader, start, to_block, page, to_block <= latest - FINAL_DEPTH)
@@ -168,37 +174,77 @@ class EtherscanSource:
                 return out
             start, page = last_block, 1
 
-    def start_cursor(self, latest: int) -> int:
-        start = self._settings.start_block
-        return latest if start == "latest" else max(0, int(start) - 1)
+    # ---- budget and scheduling ------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        """Leaders polled per cycle: the cycle's call budget minus the head call."""
+        s = self._settings
+        return max(1, math.floor(s.etherscan.calls_per_second * s.poll_interval_s) - 1)
+
+    def effective_period_s(self, leaders: int) -> float:
+        """How often each leader is polled at most, given the budget (status shows it)."""
+        return math.ceil(max(1, leaders) / self.slots) * self._settings.poll_interval_s
+
+    def calls_today(self) -> int:
+        self._roll_day()
+        return self._up.stats.calls - self._calls_at_day_start
+
+    def _roll_day(self) -> None:
+        day = time.strftime("%Y-%m-%d", time.gmtime(self._up.clock.now()))
+        if day != self._day:
+            self._day, self._calls_at_day_start = day, self._up.stats.calls
+
+    def due(self, cursors: Mapping[str, int | None], leaders: Sequence[str]) -> list[str]:
+        """This cycle's leaders: never-read ones first, then the longest unpolled, up to ``slots``."""
+        ranked = sorted(leaders, key=lambda a: (cursors.get(a) is not None, self._last_polled.get(a, -math.inf)))
+        return ranked[: self.slots]
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "leaders": self._leaders,
+            "leaders_per_cycle": self.slots,
+            "effective_period_s": self.effective_period_s(self._leaders),
+            "calls_today": self.calls_today(),
+            "daily_budget": self._settings.etherscan.daily_budget,
+        }
+
+    async def aclose(self) -> None:
+        """The HTTP client belongs to the app's upstreams; nothing of our own to close."""
 
     async def poll(self, cursors: Mapping[str, int | None], leaders: Sequence[str]) -> PollResult:
-        """Read every followed leader's new fills. Permanent errors propagate; transient ones
-        (after retries) leave that leader's cursor where it was."""
+        """Read the due leaders' new fills. Permanent errors propagate; transient ones (after
+        retries) leave that leader's cursor where it was."""
+        self._leaders = len(leaders)
+        self._last_polled = {a: t for a, t in self._last_polled.items() if a in set(leaders)}
+        result = PollResult()
+        budget = self._settings.etherscan.daily_budget
+        if self.calls_today() >= budget:
+            msg = f"daily Etherscan budget of {budget} calls used up; polling resumes at 00:00 UTC"
+            result.failed = dict.fromkeys(leaders, msg)
+            return result
         latest = await self.latest_block()
-        result = PollResult(latest_block=latest)
+        result.latest_block = latest
         followed = frozenset(leaders)
-        for leader in leaders:
+        window = self._settings.confirmations_window
+        for leader in self.due(cursors, leaders):
             cursor = cursors.get(leader)
             if cursor is None:
-                cursor = self.start_cursor(latest)
+                cursor = start_cursor(self._settings.start_block, latest)
                 result.cursors[leader] = cursor
-            if cursor >= latest:
+                lo = cursor + 1
+            else:
+                lo = max(0, cursor + 1 - window)
+            self._last_polled[leader] = self._up.clock.monotonic()
+            if lo > latest:
                 continue
             try:
-                rows = await self.leader_logs(leader, cursor + 1, latest, latest)
+                rows = await self.leader_logs(leader, lo, latest, latest)
             except TransientError as exc:
                 result.failed[leader] = str(exc)
                 continue
-            for row in rows:
-                try:
-                    fill = decode_log(row, followed)
-                except MalformedLog as exc:
-                    result.malformed += 1
-                    log.warning("etherscan: skipping malformed log: %s", exc)
-                    continue
-                if fill is not None and fill.leader == leader:
-                    result.fills.append(fill)
+            result.fills += [f for f in decode_rows(rows, followed, result) if f.leader == leader]
+            result.windows.append(Window(frozenset({leader}), lo, latest))
             result.cursors[leader] = latest
         result.fills.sort(key=lambda f: (f.block, f.log_index))
         return result

@@ -16,13 +16,17 @@ from copybot.protocol import EXCHANGES, ORDER_FILLED_V2, topic_to_address
 KEY_ENV = "COPYBOT_TEST_ETHERSCAN_KEY"
 
 
-def settings_dict(urls: dict[str, str], leaders: list[str], db: Path, start_block: int, **risk: Any) -> dict[str, Any]:
+def settings_dict(
+    urls: dict[str, str], leaders: list[str], db: Path, start_block: int, poll_interval_s: float = 1.0, **risk: Any
+) -> dict[str, Any]:
+    """Paper settings for the sandbox. At 1 s per cycle the 3 calls/s Etherscan budget polls two
+    leaders per cycle (one call goes to the chain head)."""
     return {
         "mode": "paper",
         "leaders": [{"address": a, "label": f"L{i}"} for i, a in enumerate(leaders)],
         "source": {
             "kind": "etherscan",
-            "poll_interval_s": 0.25,
+            "poll_interval_s": poll_interval_s,
             "start_block": start_block,
             "etherscan": {"url": urls["etherscan"], "chain_id": 137, "api_key_env": KEY_ENV},
         },

@@ -30,15 +30,23 @@ source:
   kind: etherscan
   poll_interval_s: 3.5
   start_block: 95000000
+  confirmations_window: 20
+  recent_keys: 1000
   etherscan:
     url: "http://127.0.0.1:8545/v2/api"
     chain_id: 80002
     api_key_env: MY_ETHERSCAN_KEY
     calls_per_second: 5
+    daily_budget: 50000
     page_size: 500
     cache_size: 100
     cache_ttl_s: 60
     timeout_s: 2.5
+  rpc:
+    url: "http://127.0.0.1:8546/rpc"
+    max_block_range: 500
+    timeout_s: 4
+    calls_per_second: 20
 clob:
   url: "http://127.0.0.1:9000/"
   timeout_s: 3
@@ -107,6 +115,14 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
     e = src.etherscan
     assert (e.url, e.chain_id, e.api_key_env) == ("http://127.0.0.1:8545/v2/api", 80002, "MY_ETHERSCAN_KEY")
     assert (e.calls_per_second, e.page_size, e.cache_size, e.cache_ttl_s, e.timeout_s) == (5, 500, 100, 60, 2.5)
+    assert (e.daily_budget, src.confirmations_window, src.recent_keys) == (50_000, 20, 1000)
+    rpc = src.rpc
+    assert (rpc.url, rpc.max_block_range, rpc.timeout_s, rpc.calls_per_second) == (
+        "http://127.0.0.1:8546/rpc",
+        500,
+        4,
+        20,
+    )
     assert (s.clob.url, s.clob.timeout_s, s.clob.max_concurrency) == ("http://127.0.0.1:9000", 3, 4)
     assert (s.gamma.url, s.gamma.timeout_s, s.gamma.max_concurrency) == ("http://127.0.0.1:9001", 4, 2)
     r = s.risk

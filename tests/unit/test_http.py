@@ -76,7 +76,7 @@ def run(
 
     async def go() -> tuple[Any, Upstream]:
         async with build_client(BASE, 5.0, transport=httpx.MockTransport(script)) as client:
-            limiter = RateLimiter(limiter_rate, clk, burst=limiter_rate) if limiter_rate else None
+            limiter = RateLimiter(limiter_rate, clk) if limiter_rate else None
             up = Upstream("etherscan", client, clk, attempts=ATTEMPTS, max_wait_s=2.0, limiter=limiter)
             out: Any = None
             for _ in range(calls):
@@ -286,40 +286,42 @@ def test_body_check_errors_drive_retries(steps: list[Step], error: type[Exceptio
 
 
 @pytest.mark.parametrize(
-    ("rate", "burst", "n", "elapsed"),
-    [
-        (3.0, 3.0, 10, 7 / 3),  # 3 at once, then one every 1/3 s
-        (3.0, 1.0, 4, 1.0),
-        (10.0, 5.0, 5, 0.0),  # within the burst: no wait at all
-        (2.0, 1.0, 1, 0.0),
-        (0.5, 1.0, 3, 4.0),
-    ],
+    ("rate", "n", "calls"),
+    [(3.0, 3, 10), (3.0, 3, 3), (10.0, 10, 25), (2.5, 2, 7), (0.5, 1, 3)],
 )
-def test_rate_limiter_spaces_calls_on_the_clock(rate: float, burst: float, n: int, elapsed: float) -> None:
+def test_rate_limiter_never_exceeds_the_rate_in_any_window(rate: float, n: int, calls: int) -> None:
+    """Etherscan counts calls in a sliding second: no window of n / rate seconds may hold more than n."""
     clock = ManualClock()
-    limiter = RateLimiter(rate, clock, burst=burst)
+    limiter = RateLimiter(rate, clock)
+    times: list[float] = []
 
     async def go() -> None:
-        for _ in range(n):
+        for _ in range(calls):
             await limiter.acquire()
+            times.append(clock.monotonic())
 
     asyncio.run(asyncio.wait_for(go(), timeout=5))
-    assert clock.monotonic() >= elapsed - 1e-9
-    assert clock.monotonic() <= elapsed + 1e-6  # and no needless waiting
+    window = n / rate
+    assert all(times[i + n] - times[i] >= window for i in range(len(times) - n))
+    # and no needless waiting: the first n go at once, then each waits only for the window (+5% margin)
+    assert times[: min(n, calls)] == [0.0] * min(n, calls)
+    assert clock.monotonic() == pytest.approx(((calls - 1) // n) * window * RateLimiter.MARGIN)
 
 
-def test_rate_limiter_refills_while_idle() -> None:
+def test_rate_limiter_is_free_again_after_idle() -> None:
     clock = ManualClock()
-    limiter = RateLimiter(3.0, clock, burst=3.0)
+    limiter = RateLimiter(3.0, clock)
 
     async def go() -> None:
         for _ in range(3):
             await limiter.acquire()
-        clock.advance(10.0)  # idle long enough to refill, but never beyond the burst
+        clock.advance(10.0)
         start = clock.monotonic()
-        for _ in range(4):
+        for _ in range(3):
             await limiter.acquire()
-        assert clock.monotonic() - start == pytest.approx(1 / 3)
+        assert clock.monotonic() == start  # three more at once: the window is empty again
+        await limiter.acquire()
+        assert clock.monotonic() - start == pytest.approx(1.05)
 
     asyncio.run(asyncio.wait_for(go(), timeout=5))
 
@@ -328,4 +330,4 @@ def test_upstream_uses_its_limiter() -> None:
     out, up, script, clock = run([status(200)], limiter_rate=3.0, calls=10)
     assert out == {"ok": True}
     assert len(script.requests) == 10 == up.stats.calls
-    assert clock.monotonic() >= 7 / 3 - 1e-9
+    assert clock.monotonic() >= 3 * 1.0 - 1e-9  # calls 4, 7 and 10 each waited for a full window

@@ -158,7 +158,7 @@ def test_save_fills_is_one_transaction(store: Store, db: Path) -> None:
     before = snapshot(db)
     good = fill(6)
     # not storable: the INSERT fails mid-batch, after the good fill was written
-    bad = dataclasses.replace(good, block=7, shares=object())  # type: ignore[arg-type]
+    bad = dataclasses.replace(good, block=7, log_index=1, shares=object())  # type: ignore[arg-type]
     with pytest.raises(sqlite3.Error):
         store.save_fills([good, bad], {L1: 7}, NOW)
     assert snapshot(db) == before  # neither the good fill, nor its holding, nor the cursor
