@@ -55,7 +55,7 @@ class App:
         return {
             "source": self.source.health(),
             "upstreams": {name: u.stats.snapshot() for name, u in self.upstreams.items()},
-            "caches": {name: {"hits": c.hits, "misses": c.misses, "size": len(c)} for name, c in self.caches.items()},
+            "caches": {name: c.snapshot() for name, c in self.caches.items()},
         }
 
     async def aclose(self) -> None:

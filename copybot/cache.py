@@ -34,3 +34,12 @@ class CountingCache(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def snapshot(self) -> dict[str, float]:
+        lookups = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "size": len(self._data),
+            "hit_rate": round(self.hits / lookups, 4) if lookups else 0.0,
+        }

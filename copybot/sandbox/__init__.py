@@ -1,12 +1,25 @@
 """A simulated Polymarket on loopback that speaks the real wire formats (see shared/protocol.md).
 
-One ASGI app serves three upstreams under one port: ``/etherscan/v2/api`` (Etherscan API V2),
-``/clob`` (CLOB REST) and ``/gamma`` (Gamma markets), plus ``/_sandbox`` controls. It powers the
-demo, the integration tests and the benchmarks, and is deterministic under a seed.
+One ASGI app serves four upstreams under one port: ``/etherscan/v2/api`` (Etherscan API V2),
+``/rpc`` (Polygon JSON-RPC), ``/clob`` (CLOB REST) and ``/gamma`` (Gamma markets), plus
+``/_sandbox`` controls. Each upstream can misbehave on demand (:class:`Faults`: latency, 429,
+5xx, rate-limit bodies, timeouts, malformed JSON), Etherscan enforces its 3 calls/s, and the chain
+can be reorganised. It powers the demo, the integration tests and the benchmarks, and is
+deterministic under a seed.
 """
 
 from .book import Market
 from .core import InjectedFill, Sandbox
+from .faults import Faults, mixed_faults
 from .server import RunningSandbox, serve, serve_in_thread
 
-__all__ = ["InjectedFill", "Market", "RunningSandbox", "Sandbox", "serve", "serve_in_thread"]
+__all__ = [
+    "Faults",
+    "InjectedFill",
+    "Market",
+    "RunningSandbox",
+    "Sandbox",
+    "mixed_faults",
+    "serve",
+    "serve_in_thread",
+]

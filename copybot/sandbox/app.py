@@ -1,33 +1,33 @@
-"""The sandbox's ASGI app: one port, three upstreams, each under its own prefix.
+"""The sandbox's ASGI app: one port, four upstreams, each under its own prefix.
 
-``/etherscan/v2/api`` (Etherscan API V2), ``/clob`` (CLOB REST), ``/gamma`` (Gamma markets) and
-``/_sandbox`` (state, inject, mine). Shapes follow the real payloads in shared/fixtures, quirks
-included: CLOB bids come ascending and asks descending, Gamma nests JSON strings, token ids are
-decimal strings. Numbers that production sends as JSON numbers (tick size, minimum size, token
-price) are sent as numbers; everything else about money stays a string.
+``/etherscan/v2/api`` (Etherscan API V2), ``/rpc`` (Polygon JSON-RPC), ``/clob`` (CLOB REST),
+``/gamma`` (Gamma markets) and ``/_sandbox`` (controls, :mod:`~copybot.sandbox.control`).
+Shapes follow the real payloads in shared/fixtures, quirks included: CLOB bids come ascending
+and asks descending, Gamma nests JSON strings, token ids are decimal strings. Numbers that
+production sends as JSON numbers (tick size, minimum size, token price) are sent as numbers;
+everything else about money stays a string. Each upstream sits behind a :class:`FaultGate`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, request_response
 
-from . import etherscan
+from . import etherscan, rpc
 from .book import Market
+from .control import control_routes
 from .core import Sandbox, UnknownToken
+from .gate import FaultGate
+from .web import BadRequest, body_list, error, json_body, parse_token
 
 NO_BOOK: Final = "No orderbook exists for the requested token id"
-
-
-class BadRequest(Exception):
-    pass
 
 
 def fmt(value: Decimal) -> str:
@@ -39,30 +39,6 @@ def num(value: Decimal) -> int | float:
     """A JSON number where production sends one. These values have at most 6 decimals, so the
     shortest float repr is exactly their decimal text: nothing is lost on the wire."""
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def parse_token(raw: object) -> int:
-    text = str(raw).strip()
-    if not text.isdigit():
-        raise BadRequest("Invalid token id")
-    return int(text)
-
-
-async def json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body(), parse_float=Decimal)
-    except ValueError as exc:
-        raise BadRequest("Invalid payload") from exc
-
-
-def body_list(body: Any) -> list[dict[str, Any]]:
-    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise BadRequest("Invalid payload")
-    return body
-
-
-def error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 # -- shapes --------------------------------------------------------------------------------
@@ -231,44 +207,6 @@ def gamma_routes(sandbox: Sandbox) -> list[Route]:
     return [Route("/markets", markets)]
 
 
-def control_routes(sandbox: Sandbox) -> list[Route]:
-    async def state(request: Request) -> JSONResponse:
-        return JSONResponse(sandbox.state())
-
-    async def inject(request: Request) -> JSONResponse:
-        body = await json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("leader"), str):
-            raise BadRequest("body must be an object with a leader address")
-        token = body.get("token_id")
-        price = body.get("price")
-        try:
-            fill = sandbox.inject_fill(
-                body["leader"],
-                token_id=None if token is None else parse_token(token),
-                side=str(body.get("side", "BUY")),
-                shares=Decimal(str(body.get("shares", 10))),
-                price=None if price is None else Decimal(str(price)),
-                as_taker=bool(body.get("as_taker", True)),
-                spoof=bool(body.get("spoof", False)),
-            )
-        except (ValueError, InvalidOperation) as exc:
-            raise BadRequest(str(exc)) from exc
-        return JSONResponse(fill.to_json())
-
-    async def mine(request: Request) -> JSONResponse:
-        body = await json_body(request) if await request.body() else {}
-        n = body.get("n", 1) if isinstance(body, dict) else None
-        if not isinstance(n, int) or not 0 <= n <= 10_000:
-            raise BadRequest("n must be an integer from 0 to 10000")
-        return JSONResponse({"latest_block": sandbox.mine(n)})
-
-    return [
-        Route("/state", state),
-        Route("/inject", inject, methods=["POST"]),
-        Route("/mine", mine, methods=["POST"]),
-    ]
-
-
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
     return error(str(exc), 400)
 
@@ -278,12 +216,23 @@ async def _unknown_token(request: Request, exc: Exception) -> JSONResponse:
 
 
 def build_app(sandbox: Sandbox) -> Starlette:
+    """The whole sandbox: each upstream a Starlette app of its own behind a :class:`FaultGate`
+    (so a fault answer replaces even its error answers), and ``/_sandbox`` ungated."""
+    handlers: dict[Any, Any] = {BadRequest: _bad_request, UnknownToken: _unknown_token}
+
+    def gated(upstream: str, routes: list[Route]) -> FaultGate:
+        return FaultGate(Starlette(routes=routes, exception_handlers=handlers), upstream, sandbox.monitor)
+
+    async def rpc_endpoint(request: Request) -> JSONResponse:
+        return await rpc.endpoint(sandbox, request)
+
     return Starlette(
         routes=[
-            Mount("/etherscan/v2", routes=etherscan.routes(sandbox)),
-            Mount("/clob", routes=clob_routes(sandbox)),
-            Mount("/gamma", routes=gamma_routes(sandbox)),
+            Mount("/etherscan/v2", app=gated("etherscan", etherscan.routes(sandbox))),
+            Route("/rpc", FaultGate(request_response(rpc_endpoint), "rpc", sandbox.monitor), methods=["POST"]),
+            Mount("/clob", app=gated("clob", clob_routes(sandbox))),
+            Mount("/gamma", app=gated("gamma", gamma_routes(sandbox))),
             Mount("/_sandbox", routes=control_routes(sandbox)),
         ],
-        exception_handlers={BadRequest: _bad_request, UnknownToken: _unknown_token},
+        exception_handlers=handlers,
     )

@@ -1,12 +1,15 @@
 """The simulated chain's data: V2 ``OrderFilled`` logs, transactions and blocks, in wire form.
 
 Everything here is pure: building a log is ABI-encoding seven words; rendering one for the
-Etherscan API is turning every field into a hex string (with Etherscan's bare ``"0x"`` for zero).
-Randomness and mining order live in :mod:`copybot.sandbox.core`.
+Etherscan API is turning every field into a hex string (with Etherscan's bare ``"0x"`` for zero),
+for JSON-RPC the same with ``"0x0"`` for zero. A reorganisation (:func:`reorganise`) reseals the
+last blocks' transactions, shuffled, under new hashes. Mining order lives in :mod:`copybot.sandbox.core`.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -122,6 +125,21 @@ class Log:
             "transactionIndex": hex_qty(self.tx_index),
         }
 
+    def to_rpc(self) -> dict[str, object]:
+        """The ``eth_getLogs`` record of a node: hex quantities (zero as ``"0x0"``), ``removed``."""
+        return {
+            "address": self.address,
+            "topics": list(self.topics),
+            "data": self.data,
+            "blockNumber": hex(self.block_number),
+            "transactionHash": self.tx_hash,
+            "transactionIndex": hex(self.tx_index),
+            "blockHash": self.block_hash,
+            "blockTimestamp": hex(self.timestamp),
+            "logIndex": hex(self.log_index),
+            "removed": False,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Block:
@@ -129,9 +147,21 @@ class Block:
     block_hash: str
     timestamp: int
     logs: tuple[Log, ...]
+    parent_hash: str = ZERO_WORD
+    txs: tuple[Tx, ...] = ()
+
+    def to_rpc(self) -> dict[str, object]:
+        """A minimal ``eth_getBlockByNumber`` answer (no transaction bodies)."""
+        return {
+            "number": hex(self.number),
+            "hash": self.block_hash,
+            "parentHash": self.parent_hash,
+            "timestamp": hex(self.timestamp),
+            "transactions": [],
+        }
 
 
-def seal(number: int, block_hash: str, timestamp: int, txs: list[Tx]) -> Block:
+def seal(number: int, block_hash: str, timestamp: int, txs: Sequence[Tx], parent_hash: str = ZERO_WORD) -> Block:
     """Give each log its block coordinates; log indices run across the block's transactions."""
     logs: list[Log] = []
     for tx_index, tx in enumerate(txs):
@@ -151,4 +181,29 @@ def seal(number: int, block_hash: str, timestamp: int, txs: list[Tx]) -> Block:
                     gas_used=tx.gas_used,
                 )
             )
-    return Block(number=number, block_hash=block_hash, timestamp=timestamp, logs=tuple(logs))
+    return Block(
+        number=number,
+        block_hash=block_hash,
+        timestamp=timestamp,
+        logs=tuple(logs),
+        parent_hash=parent_hash,
+        txs=tuple(txs),
+    )
+
+
+def reorganise(blocks: Sequence[Block], drop: frozenset[str], rng: random.Random) -> list[Block]:
+    """Replacements for ``blocks`` (consecutive, oldest first): same numbers and timestamps, new
+    hashes chained from the first one's parent, and the same transactions minus ``drop``,
+    shuffled and cut at random points across the range (so a kept transaction usually gets a new
+    log index and maybe a new block). The caller checks that ``blocks`` is non-empty."""
+    txs = [tx for block in blocks for tx in block.txs if tx.tx_hash not in drop]
+    rng.shuffle(txs)
+    cuts = sorted(rng.randint(0, len(txs)) for _ in range(len(blocks) - 1))
+    bounds = [0, *cuts, len(txs)]
+    parent = blocks[0].parent_hash
+    replaced: list[Block] = []
+    for i, old in enumerate(blocks):
+        block_hash = f"0x{rng.getrandbits(256):064x}"
+        replaced.append(seal(old.number, block_hash, old.timestamp, txs[bounds[i] : bounds[i + 1]], parent))
+        parent = block_hash
+    return replaced

@@ -10,6 +10,11 @@ Who trades and how a match becomes ``OrderFilled`` logs (protocol.md §3 attribu
 :mod:`copybot.sandbox.activity`; books in :mod:`~copybot.sandbox.book`; wire encoding in
 :mod:`~copybot.sandbox.chain`.
 
+Reorganisations (:meth:`Sandbox.reorg`, or every ``reorg_every`` blocks) reseal the last blocks'
+transactions in a new order under new hashes, from a third generator, so they never change the
+activity that follows. Faults, Etherscan's rate limit and the request counters live in the
+:class:`~copybot.sandbox.faults.Monitor` (``sandbox.monitor``).
+
 Every public method takes the lock: tests inject from one thread while uvicorn serves in another.
 """
 
@@ -19,6 +24,7 @@ import math
 import random
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final
@@ -29,7 +35,8 @@ from copybot.protocol import UNIT
 
 from .activity import Traders, random_address, random_hash
 from .book import PRICE_SCALE, Market, MarketBook, collateral_for, new_market, price_units
-from .chain import Block, Log, Tx, seal
+from .chain import ZERO_WORD, Block, Log, Tx, reorganise, seal
+from .faults import Faults, Monitor
 
 _ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
 
@@ -90,9 +97,14 @@ class Sandbox:
         start_block: int = 95_000_000,
         trade_prob: float = 0.25,
         noise_prob: float = 0.5,
+        faults: Mapping[str, Faults] | None = None,
+        etherscan_rate_limit: float | None = 3.0,
+        rpc_max_range: int = 1000,
+        rpc_max_results: int = 10_000,
+        reorg_every: int = 0,
     ) -> None:
-        if block_time_s <= 0 or markets < 1 or leaders < 0:
-            raise ValueError("need block_time_s > 0, markets >= 1 and leaders >= 0")
+        if block_time_s <= 0 or markets < 1 or leaders < 0 or reorg_every < 0:
+            raise ValueError("need block_time_s > 0, markets >= 1, leaders >= 0 and reorg_every >= 0")
         self._lock = threading.RLock()
         self.clock: Clock = clock or SystemClock()
         self.api_key = api_key
@@ -102,6 +114,11 @@ class Sandbox:
         self.noise_prob = noise_prob
         self._rng = random.Random(seed)
         self._inject_rng = random.Random(seed * 1_000_003 + 17)
+        self._reorg_rng = random.Random(seed * 2_000_003 + 29)
+        self.rpc_max_range = rpc_max_range  # blocks per eth_getLogs call; settable at runtime
+        self.rpc_max_results = rpc_max_results  # logs per eth_getLogs answer
+        self.reorg_every = reorg_every  # 0 = never
+        self.monitor = Monitor(seed, self.clock, faults, etherscan_rate_limit)
         self._mono0 = self.clock.monotonic()
         self.genesis_time = int(self.clock.now())
 
@@ -149,6 +166,13 @@ class Sandbox:
             if not self.start_block <= number <= self._latest:
                 raise KeyError(number)
             return self._blocks[number - self.start_block]
+
+    def block_by_hash(self, block_hash: str) -> Block | None:
+        """The block of the current chain with this hash (None if unknown or reorganised away)."""
+        wanted = block_hash.lower()
+        with self._lock:
+            self._sync()
+            return next((b for b in reversed(self._blocks) if b.block_hash == wanted), None)
 
     def market_for_token(self, token_id: int) -> Market:
         """The market a token belongs to; ``KeyError`` for an unknown token."""
@@ -204,7 +228,51 @@ class Sandbox:
                 ],
             }
 
+    # -- faults and counters ---------------------------------------------------------------
+
+    def set_faults(self, upstream: str, faults: Faults) -> None:
+        """How ``upstream`` (etherscan, rpc, clob or gamma) misbehaves from now on."""
+        self.monitor.set_faults(upstream, faults)
+
+    @property
+    def etherscan_rate_limit(self) -> float | None:
+        """Etherscan calls per second per API key (None: unlimited)."""
+        return self.monitor.etherscan_rate_limit
+
+    @etherscan_rate_limit.setter
+    def etherscan_rate_limit(self, value: float | None) -> None:
+        self.monitor.etherscan_rate_limit = value
+
+    def stats(self) -> dict[str, Any]:
+        """``requests`` and ``faults``: Counters keyed by (upstream, label); ``rate_limited``:
+        Etherscan calls refused over the limit; ``reorgs``. See :meth:`Monitor.stats`."""
+        return self.monitor.stats()
+
+    def reset_stats(self) -> None:
+        self.monitor.reset_stats()
+
     # -- writes ----------------------------------------------------------------------------
+
+    def reorg(self, depth: int = 1, drop: Iterable[str] = ()) -> list[int]:
+        """Replace the last ``depth`` blocks with new ones (same numbers, new hashes) holding the
+        same transactions in a shuffled order, minus the transaction hashes in ``drop`` (which must
+        be in those blocks). Books and holdings are not rewound, and an :class:`InjectedFill`'s
+        ``block`` and ``log_index`` may be stale afterwards. Returns the replaced block numbers."""
+        dropped = frozenset(h.lower() for h in drop)
+        with self._lock:
+            self._sync()
+            if not 1 <= depth <= len(self._blocks):
+                raise ValueError(f"depth must be from 1 to {len(self._blocks)}")
+            replaced = self._blocks[-depth:]
+            missing = dropped - {tx.tx_hash for block in replaced for tx in block.txs}
+            if missing:
+                raise ValueError(f"not in the last {depth} blocks: {', '.join(sorted(missing))}")
+            return self._reorg(depth, dropped)
+
+    def _reorg(self, depth: int, drop: frozenset[str]) -> list[int]:
+        self._blocks[-depth:] = reorganise(self._blocks[-depth:], drop, self._reorg_rng)
+        self.monitor.count_reorg()
+        return [b.number for b in self._blocks[-depth:]]
 
     def mine(self, n: int = 1) -> int:
         """Mine ``n`` blocks now, ahead of the clock's schedule; returns the latest block."""
@@ -309,11 +377,16 @@ class Sandbox:
             ts = self.genesis_time + int(self.clock.monotonic() - self._mono0)
         if self._blocks:
             ts = max(ts, self._blocks[-1].timestamp)
+        mined = len(self._blocks) - 1  # since genesis
+        if self.reorg_every and mined > 0 and mined % self.reorg_every == 0:
+            # reorganise what clients may have seen, then build on the new tip
+            self._reorg(min(self._reorg_rng.randint(1, 3), mined), frozenset())
         number = self.start_block + len(self._blocks)
+        parent = self._blocks[-1].block_hash if self._blocks else ZERO_WORD
         block_hash = random_hash(self._rng)
         txs, self._pending = self._pending, []
         if self._blocks:
             for book in self._books:
                 book.step(self._rng)
         txs.extend(self._traders.block(self._rng, self.trade_prob, self.noise_prob))
-        self._blocks.append(seal(number, block_hash, ts, txs))
+        self._blocks.append(seal(number, block_hash, ts, txs, parent))

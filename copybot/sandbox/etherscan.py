@@ -34,6 +34,11 @@ WINDOW_TOO_LARGE: Final = {
     "message": "NOTOK",
     "result": "Result window is too large, PageNo x Offset size must be less than or equal to 10000",
 }
+RATE_LIMITED: Final = {
+    "status": "0",
+    "message": "NOTOK",
+    "result": "Max rate limit reached, please use API Key for higher rate limit",
+}
 BAD_MODULE: Final = {"status": "0", "message": "NOTOK", "result": "Error! Missing Or invalid Module name"}
 BAD_ACTION: Final = {"status": "0", "message": "NOTOK", "result": "Error! Missing Or invalid Action name"}
 

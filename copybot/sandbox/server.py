@@ -17,26 +17,22 @@ from typing import Final
 
 import uvicorn
 
+from .control import urls_for
 from .core import Sandbox
+
+__all__ = ["RunningSandbox", "serve", "serve_in_thread", "urls_for"]
 
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 START_TIMEOUT_S: Final = 10.0
 
 
-def urls_for(base_url: str) -> dict[str, str]:
-    """Where each simulated upstream lives on one sandbox port."""
-    return {
-        "etherscan": base_url + "/etherscan/v2/api",
-        "clob": base_url + "/clob",
-        "gamma": base_url + "/gamma",
-    }
-
-
 class _Server(uvicorn.Server):
-    """uvicorn that reports when it listens and leaves signal handling to its caller."""
+    """uvicorn that reports when it listens, leaves signal handling to its caller and, when it
+    shuts down, releases requests hanging on a ``timeout`` fault (uvicorn waits for them)."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, sandbox: Sandbox, on_started: Callable[[], None]) -> None:
         super().__init__(config)
+        self._sandbox = sandbox
         self._on_started = on_started
 
     @contextlib.contextmanager
@@ -47,9 +43,17 @@ class _Server(uvicorn.Server):
         return None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._sandbox.monitor.allow_hangs()
         await super().startup(sockets=sockets)
         if self.started:
             self._on_started()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._sandbox.monitor.release_hangs()
+        try:
+            await super().shutdown(sockets=sockets)
+        finally:
+            self._sandbox.monitor.allow_hangs()  # the sandbox may still be used in-process
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -102,7 +106,7 @@ def serve_in_thread(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) ->
     """Serve in a daemon thread and return once it accepts connections (port 0 = any free port)."""
     sock = _bind(host, port)
     ready = threading.Event()
-    server = _Server(_config(sandbox), on_started=ready.set)
+    server = _Server(_config(sandbox), sandbox, on_started=ready.set)
 
     def run() -> None:
         try:
@@ -130,7 +134,7 @@ async def serve(
     """Serve in the current event loop until cancelled; ``on_ready(urls)`` once listening."""
     sock = _bind(host, port)
     urls = urls_for(_base_url(sock))
-    server = _Server(_config(sandbox), on_started=lambda: on_ready(urls) if on_ready else None)
+    server = _Server(_config(sandbox), sandbox, on_started=lambda: on_ready(urls) if on_ready else None)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await asyncio.shield(task)

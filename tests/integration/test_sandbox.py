@@ -1,5 +1,6 @@
 """The sandbox speaks the real wire formats (checked against shared/fixtures) and simulates
-Polymarket faithfully enough to test copybot against: attribution, books, determinism."""
+Polymarket faithfully enough to test copybot against: attribution, books, determinism.
+Faults, Etherscan's rate limit and reorgs are in test_sandbox_faults.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from copybot.protocol import (
     CTF_EXCHANGE_V2,
     EXCHANGES,
     NEG_RISK_EXCHANGE_V2,
+    ORDER_FILLED_V1,
     ORDER_FILLED_V2,
     UNIT,
     pad_address,
@@ -46,7 +48,10 @@ def hex_int(value: str) -> int:
 
 
 def make(seed: int = 1, **kwargs: Any) -> tuple[Sandbox, ManualClock]:
+    """A sandbox on a manual clock; Etherscan's 3 calls/s is off unless asked for (the clock
+    does not move between a test's calls)."""
     clock = ManualClock()
+    kwargs.setdefault("etherscan_rate_limit", None)
     return Sandbox(seed=seed, clock=clock, **kwargs), clock
 
 
@@ -75,6 +80,24 @@ def get_logs(sandbox: Sandbox, **params: Any) -> dict[str, Any]:
         return dict(response.json())
 
     return dict(run(sandbox, body))
+
+
+def rpc(sandbox: Sandbox, payload: Any) -> Any:
+    """POST a JSON-RPC payload (a call or a batch) to ``/rpc``; the parsed answer."""
+
+    async def body(client: httpx.AsyncClient) -> Any:
+        response = await client.post("/rpc", json=payload)
+        assert response.status_code == 200
+        return response.json()
+
+    return run(sandbox, body)
+
+
+def rpc_call(sandbox: Sandbox, method: str, *params: Any) -> Any:
+    """One call's ``result``, or its whole ``error`` object."""
+    answer = rpc(sandbox, {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+    assert answer["jsonrpc"] == "2.0" and answer["id"] == 1
+    return answer["error"] if "error" in answer else answer["result"]
 
 
 # -- ABI encoding ----------------------------------------------------------------------------
@@ -201,6 +224,143 @@ def test_block_number_follows_the_manual_clock() -> None:
     assert run(sandbox, block_number) == first + 6
     stamps = [sandbox.block(n).timestamp for n in range(first, first + 7)]
     assert stamps == sorted(stamps) and stamps[0] == sandbox.genesis_time
+
+
+# -- JSON-RPC --------------------------------------------------------------------------------
+
+
+def test_rpc_single_calls_and_batches() -> None:
+    sandbox, _ = make()
+    latest = sandbox.mine(3)
+    assert rpc_call(sandbox, "eth_chainId") == "0x89"
+    assert rpc_call(sandbox, "net_version") == "137"
+    assert rpc_call(sandbox, "eth_blockNumber") == hex(latest)
+    head = rpc_call(sandbox, "eth_getBlockByNumber", "latest", False)
+    assert head == rpc_call(sandbox, "eth_getBlockByNumber", hex(latest), True)
+    assert set(head) == {"number", "hash", "parentHash", "timestamp", "transactions"}
+    block = sandbox.block(latest)
+    assert head["number"] == hex(latest) and head["hash"] == block.block_hash and head["transactions"] == []
+    assert head["timestamp"] == hex(block.timestamp)
+    assert head["parentHash"] == sandbox.block(latest - 1).block_hash
+    assert rpc_call(sandbox, "eth_getBlockByNumber", hex(latest + 1), False) is None
+    assert rpc_call(sandbox, "eth_sendRawTransaction", "0x00") == {
+        "code": -32601,
+        "message": "the method eth_sendRawTransaction does not exist/is not available",
+    }
+    batch = rpc(
+        sandbox,
+        [
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+            {"jsonrpc": "2.0", "id": "two", "method": "eth_chainId"},
+            {"jsonrpc": "2.0", "id": 3, "method": "nope", "params": []},
+            {"jsonrpc": "2.0", "id": 4, "method": "eth_getLogs", "params": [{"fromBlock": "0x1", "toBlock": "0x0"}]},
+        ],
+    )
+    assert [a["id"] for a in batch] == [1, "two", 3, 4]
+    assert batch[0]["result"] == hex(latest) and batch[1]["result"] == "0x89"
+    assert batch[2]["error"]["code"] == -32601
+    assert batch[3]["error"] == {"code": -32602, "message": "invalid block range params"}
+    assert rpc(sandbox, [])["error"]["code"] == -32600
+
+    async def garbage(client: httpx.AsyncClient) -> Any:
+        return (await client.post("/rpc", content=b"{not json")).json()
+
+    assert run(sandbox, garbage) == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}
+
+
+def test_rpc_get_logs_or_filters_match_etherscan() -> None:
+    sandbox, _ = make(trade_prob=0.9)
+    sandbox.mine(20)
+    first, second = sandbox.leaders[0], sandbox.leaders[1]
+    wanted = {pad_address(first), pad_address(second)}
+    query = {
+        "fromBlock": hex(sandbox.start_block),
+        "toBlock": "latest",
+        "address": [CTF_EXCHANGE_V2.upper().replace("0X", "0x"), NEG_RISK_EXCHANGE_V2],
+        "topics": [[ORDER_FILLED_V1, ORDER_FILLED_V2], None, [pad_address(first), pad_address(second)]],
+    }
+    logs = rpc_call(sandbox, "eth_getLogs", query)
+    expected = [log for log in sandbox.logs(0, 10**12) if log.topics[2] in wanted]
+    assert len(logs) == len(expected) > 10
+    assert [(log["transactionHash"], int(log["logIndex"], 16)) for log in logs] == [
+        (log.tx_hash, log.log_index) for log in expected
+    ]
+    assert {log["topics"][2] for log in logs} == wanted
+    # Etherscan, one leader at a time, sees the same logs
+    by_etherscan = [
+        log
+        for leader in (first, second)
+        for log in get_logs(sandbox, topic0=ORDER_FILLED_V2, topic2=pad_address(leader), topic0_2_opr="and")["result"]
+    ]
+    by_etherscan.sort(key=lambda log: (hex_int(log["blockNumber"]), hex_int(log["logIndex"])))
+    keys = ("transactionHash", "blockHash", "topics", "data", "address")
+    assert [[log[k] for k in keys] + [hex_int(log["logIndex"])] for log in by_etherscan] == [
+        [log[k] for k in keys] + [int(log["logIndex"], 16)] for log in logs
+    ]
+    # a single address, a plain topic, a null position, and a block hash instead of a range
+    ctf = rpc_call(sandbox, "eth_getLogs", query | {"address": CTF_EXCHANGE_V2, "topics": [ORDER_FILLED_V2]})
+    assert ctf and all(log["address"] == CTF_EXCHANGE_V2 for log in ctf)
+    assert len(ctf) == len([log for log in sandbox.logs(0, 10**12) if log.address == CTF_EXCHANGE_V2])
+    assert rpc_call(sandbox, "eth_getLogs", query | {"topics": [ORDER_FILLED_V1]}) == []
+    block = sandbox.block(expected[0].block_number)
+    by_hash = rpc_call(sandbox, "eth_getLogs", {"blockHash": block.block_hash})
+    assert [log["logIndex"] for log in by_hash] == [hex(log.log_index) for log in block.logs]
+
+
+def test_rpc_log_fields_match_a_real_node() -> None:
+    sandbox, _ = make()
+    sandbox.mine(5)
+    real = fixture("log_v1_ctf_buy_maker.json")
+    logs = rpc_call(sandbox, "eth_getLogs", {"fromBlock": hex(sandbox.start_block)})
+    assert logs
+    for log in logs:
+        assert list(log) == list(real)  # same fields, same order
+        assert log["removed"] is False
+        for key, value in log.items():
+            if key != "removed":
+                values = value if key == "topics" else [value]
+                assert all(isinstance(v, str) and v.startswith("0x") and v != "0x" for v in values), key
+        block = sandbox.block(int(log["blockNumber"], 16))
+        assert log["blockHash"] == block.block_hash and log["blockTimestamp"] == hex(block.timestamp)
+    firsts = [log for log in logs if log["logIndex"] == "0x0"]
+    assert firsts and all(log["transactionIndex"] == "0x0" for log in firsts)
+    order = [(int(log["blockNumber"], 16), int(log["logIndex"], 16)) for log in logs]
+    assert order == sorted(order) and len(set(order)) == len(order)
+
+
+def test_rpc_block_range_and_result_limits() -> None:
+    sandbox, _ = make(trade_prob=0.9)
+    latest = sandbox.mine(30)
+    start = sandbox.start_block
+    too_wide = rpc_call(sandbox, "eth_getLogs", {"fromBlock": hex(latest - 1000), "toBlock": hex(latest)})
+    assert too_wide == {"code": -32005, "message": "block range is too wide, maximum is 1000"}
+    assert isinstance(rpc_call(sandbox, "eth_getLogs", {"fromBlock": hex(latest - 999)}), list)
+    sandbox.rpc_max_range = 10
+    assert rpc_call(sandbox, "eth_getLogs", {"fromBlock": hex(start), "toBlock": hex(start + 10)}) == {
+        "code": -32005,
+        "message": "block range is too wide, maximum is 10",
+    }
+    assert rpc_call(sandbox, "eth_getLogs", {"fromBlock": hex(start + 5), "toBlock": hex(start + 4)}) == {
+        "code": -32602,
+        "message": "invalid block range params",
+    }
+    window = {"fromBlock": hex(start), "toBlock": hex(start + 9)}
+    everything = rpc_call(sandbox, "eth_getLogs", window)
+    assert len(everything) > 12
+    sandbox.rpc_max_results = 12
+    error = rpc_call(sandbox, "eth_getLogs", window)
+    assert error["code"] == -32005
+    fits = everything[12]["blockNumber"]  # the block of the 13th log: the suggestion stops before it
+    suggested = f"[{hex(start)}, {hex(max(start, int(fits, 16) - 1))}]"
+    assert error["message"] == f"query returned more than 12 results. Try with this block range {suggested}."
+    low, high = suggested.strip("[]").split(", ")
+    assert len(rpc_call(sandbox, "eth_getLogs", {"fromBlock": low, "toBlock": high})) <= 12
+    assert rpc_call(sandbox, "eth_getLogs", {"fromBlock": "12"})["code"] == -32602
+    assert rpc_call(sandbox, "eth_getLogs", {"topics": [None] * 5})["code"] == -32602
+    assert rpc_call(sandbox, "eth_getLogs", {"blockHash": "0x" + "1" * 64}) == {
+        "code": -32000,
+        "message": "unknown block",
+    }
 
 
 # -- CLOB ------------------------------------------------------------------------------------
@@ -408,7 +568,11 @@ def test_served_over_loopback_with_injection_from_another_thread() -> None:
     with serve_in_thread(sandbox) as running, httpx.Client(timeout=5) as client:
         assert running.base_url.startswith("http://127.0.0.1:")
         assert client.get(running.urls["clob"] + "/version").json() == {"version": 2}
+        assert running.urls["rpc"] == running.base_url + "/rpc"
+        chain_id = client.post(running.urls["rpc"], json={"jsonrpc": "2.0", "id": 5, "method": "eth_chainId"})
+        assert chain_id.json() == {"jsonrpc": "2.0", "id": 5, "result": "0x89"}
         state = client.get(running.base_url + "/_sandbox/state").json()
+        assert state["urls"] == running.urls
         assert state["leaders"] == sandbox.leaders and state["latest_block"] == sandbox.start_block
         assert state["markets"][0]["tokens"] == [str(t) for t in sandbox.markets[0].tokens]
         leader = sandbox.leaders[2]
