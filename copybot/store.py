@@ -21,58 +21,12 @@ from typing import Any
 from cachetools import LRUCache
 
 from copybot.errors import StoreError
+from copybot.ingest import drop_vanished, insert_fill
 from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, Side
-from copybot.sources.base import PollResult, Window
+from copybot.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and health read them here
+from copybot.schema import SCHEMA_VERSION as SCHEMA_VERSION
+from copybot.sources.base import PollResult
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE leaders (
-        address TEXT PRIMARY KEY, label TEXT NOT NULL DEFAULT '', cursor_block INTEGER, added_at REAL NOT NULL);
-    CREATE TABLE fills (
-        id INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, leader TEXT NOT NULL,
-        block INTEGER NOT NULL, ts INTEGER NOT NULL, exchange TEXT NOT NULL, token_id TEXT NOT NULL,
-        side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')), shares INTEGER NOT NULL, collateral INTEGER NOT NULL,
-        fee INTEGER NOT NULL, as_taker INTEGER NOT NULL, leader_holding_before INTEGER,
-        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done')), seen_at REAL NOT NULL,
-        UNIQUE (tx_hash, log_index));
-    CREATE INDEX fills_pending ON fills (block, log_index) WHERE state = 'pending';
-    CREATE INDEX fills_leader ON fills (leader);
-    CREATE TABLE leader_holdings (
-        leader TEXT NOT NULL, token_id TEXT NOT NULL, shares INTEGER, PRIMARY KEY (leader, token_id));
-    CREATE TABLE decisions (
-        id INTEGER PRIMARY KEY, fill_id INTEGER NOT NULL UNIQUE REFERENCES fills (id),
-        decision TEXT NOT NULL CHECK (decision IN ('filled', 'skipped', 'failed')), reason TEXT NOT NULL,
-        order_usdc INTEGER, fill_shares INTEGER, fill_usdc INTEGER, fill_price TEXT,
-        details TEXT NOT NULL, at REAL NOT NULL);
-    CREATE TABLE orders (
-        id INTEGER PRIMARY KEY, client_key TEXT NOT NULL UNIQUE, fill_id INTEGER NOT NULL REFERENCES fills (id),
-        mode TEXT NOT NULL, token_id TEXT NOT NULL, side TEXT NOT NULL, amount INTEGER NOT NULL,
-        worst_price TEXT, status TEXT NOT NULL, created_at REAL NOT NULL);
-    CREATE TABLE trades (
-        id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders (id), token_id TEXT NOT NULL,
-        side TEXT NOT NULL, shares INTEGER NOT NULL, usdc INTEGER NOT NULL, price TEXT NOT NULL, at REAL NOT NULL);
-    CREATE TABLE positions (
-        leader TEXT NOT NULL, token_id TEXT NOT NULL, condition_id TEXT NOT NULL DEFAULT '',
-        outcome TEXT NOT NULL DEFAULT '', shares INTEGER NOT NULL, cost INTEGER NOT NULL,
-        realized INTEGER NOT NULL DEFAULT 0, mark_price TEXT, opened_at REAL NOT NULL, updated_at REAL NOT NULL,
-        PRIMARY KEY (leader, token_id));
-    CREATE TABLE ledger (
-        id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, amount INTEGER NOT NULL, ref TEXT);
-    CREATE TABLE markets (
-        token_id TEXT PRIMARY KEY, condition_id TEXT NOT NULL, outcome TEXT NOT NULL,
-        question TEXT NOT NULL, slug TEXT NOT NULL);
-    CREATE TABLE heartbeat (
-        id INTEGER PRIMARY KEY CHECK (id = 1), cycles INTEGER NOT NULL DEFAULT 0, last_cycle_at REAL,
-        api_calls INTEGER NOT NULL DEFAULT 0, cache_hits INTEGER NOT NULL DEFAULT 0,
-        cache_misses INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', source_health TEXT);
-    INSERT INTO heartbeat (id) VALUES (1);
-    CREATE TABLE cycles (
-        id INTEGER PRIMARY KEY, started_at REAL NOT NULL, duration_ms REAL NOT NULL, fills INTEGER NOT NULL,
-        decisions INTEGER NOT NULL, api_calls INTEGER NOT NULL);
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 CYCLES_KEPT = 2000
 
 
@@ -102,10 +56,6 @@ class CycleStats:
     cache_misses: int
     source_health: Mapping[str, Any]
     last_error: str = ""
-
-
-def _covered(windows: Sequence[Window], leader: str, block: int) -> bool:
-    return any(w.lo <= block <= w.hi and leader in w.leaders for w in windows)
 
 
 def _fill_from_row(row: sqlite3.Row) -> Fill:
@@ -230,9 +180,9 @@ class Store:
         report.duplicates = len(poll.fills) - len(fresh)
         with self.tx() as c:
             for f in sorted(fresh, key=lambda x: (x.block, x.log_index)):
-                outcome = self._insert_fill(c, f, present, poll.windows, now)
+                outcome = insert_fill(c, f, present, poll.windows, now)
                 setattr(report, outcome, getattr(report, outcome) + 1)
-            report.vanished = self._drop_vanished(c, poll.windows, present, now)
+            report.vanished = drop_vanished(c, poll.windows, present, now)
             c.executemany(
                 "UPDATE leaders SET cursor_block = ? WHERE address = ?",
                 [(block, leader) for leader, block in poll.cursors.items()],
@@ -240,67 +190,6 @@ class Store:
         for key in present:
             self._recent[key] = True
         return report
-
-    def _insert_fill(
-        self, c: sqlite3.Connection, f: Fill, present: set[tuple[str, int]], windows: Sequence[Window], now: float
-    ) -> str:
-        if c.execute("SELECT 1 FROM fills WHERE tx_hash = ? AND log_index = ?", f.key).fetchone():
-            return "duplicates"
-        token = str(f.token_id)
-        twins = c.execute(
-            "SELECT id, log_index, block FROM fills WHERE tx_hash = ? AND leader = ? AND token_id = ? AND side = ? "
-            "AND shares = ? AND collateral = ?",
-            (f.tx_hash, f.leader, token, f.side.value, f.shares, f.collateral),
-        ).fetchall()
-        for twin in twins:
-            # The same fill moved by a reorg: its old position was re-read and is no longer there.
-            if (f.tx_hash, twin["log_index"]) not in present and _covered(windows, f.leader, twin["block"]):
-                c.execute(
-                    "UPDATE OR IGNORE fills SET block = ?, log_index = ?, ts = ? WHERE id = ?",
-                    (f.block, f.log_index, f.timestamp, twin["id"]),
-                )
-                return "moved"
-        row = c.execute(
-            "SELECT shares FROM leader_holdings WHERE leader = ? AND token_id = ?", (f.leader, token)
-        ).fetchone()
-        before: int | None = None if row is None else row[0]
-        c.execute(
-            "INSERT INTO fills (tx_hash, log_index, leader, block, ts, exchange, token_id, side, "
-            "shares, collateral, fee, as_taker, leader_holding_before, seen_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (f.tx_hash, f.log_index, f.leader, f.block, f.timestamp, f.exchange, token, f.side.value,
-             f.shares, f.collateral, f.fee, int(f.as_taker), before, now),
-        )  # fmt: skip
-        if f.side is Side.BUY:
-            after: int | None = (before or 0) + f.shares
-        else:
-            after = None if before is None else max(0, before - f.shares)
-        c.execute(
-            "INSERT INTO leader_holdings VALUES (?, ?, ?) "
-            "ON CONFLICT (leader, token_id) DO UPDATE SET shares = excluded.shares",
-            (f.leader, token, after),
-        )
-        return "new"
-
-    @staticmethod
-    def _drop_vanished(
-        c: sqlite3.Connection, windows: Sequence[Window], present: set[tuple[str, int]], now: float
-    ) -> int:
-        vanished = 0
-        for w in windows:
-            rows = c.execute(
-                "SELECT id, leader, tx_hash, log_index FROM fills WHERE state = 'pending' AND block BETWEEN ? AND ?",
-                (w.lo, w.hi),
-            ).fetchall()
-            for r in rows:
-                if r["leader"] in w.leaders and (r["tx_hash"], r["log_index"]) not in present:
-                    c.execute(
-                        "INSERT INTO decisions (fill_id, decision, reason, details, at) VALUES (?, 'skipped', ?, ?, ?)",
-                        (r["id"], f"reorged: log no longer on chain (blocks {w.lo}-{w.hi} re-read)", "{}", now),
-                    )
-                    c.execute("UPDATE fills SET state = 'done' WHERE id = ?", (r["id"],))
-                    vanished += 1
-        return vanished
 
     def pending_fills(self, limit: int, after: tuple[int, int] = (-1, -1)) -> list[PendingFill]:
         """Undecided fills in chain order, strictly after ``after`` = (block, log index)."""

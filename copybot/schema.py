@@ -1,0 +1,57 @@
+"""The SQLite schema, as an ordered list of migrations (``PRAGMA user_version`` = how many ran).
+
+Never edit a migration that has shipped: add a new one. Money columns are INTEGER base units
+(6 decimals); prices are decimal TEXT; times are unix seconds (REAL).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE leaders (
+        address TEXT PRIMARY KEY, label TEXT NOT NULL DEFAULT '', cursor_block INTEGER, added_at REAL NOT NULL);
+    CREATE TABLE fills (
+        id INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, leader TEXT NOT NULL,
+        block INTEGER NOT NULL, ts INTEGER NOT NULL, exchange TEXT NOT NULL, token_id TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')), shares INTEGER NOT NULL, collateral INTEGER NOT NULL,
+        fee INTEGER NOT NULL, as_taker INTEGER NOT NULL, leader_holding_before INTEGER,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done')), seen_at REAL NOT NULL,
+        UNIQUE (tx_hash, log_index));
+    CREATE INDEX fills_pending ON fills (block, log_index) WHERE state = 'pending';
+    CREATE INDEX fills_leader ON fills (leader);
+    CREATE TABLE leader_holdings (
+        leader TEXT NOT NULL, token_id TEXT NOT NULL, shares INTEGER, PRIMARY KEY (leader, token_id));
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY, fill_id INTEGER NOT NULL UNIQUE REFERENCES fills (id),
+        decision TEXT NOT NULL CHECK (decision IN ('filled', 'skipped', 'failed')), reason TEXT NOT NULL,
+        order_usdc INTEGER, fill_shares INTEGER, fill_usdc INTEGER, fill_price TEXT,
+        details TEXT NOT NULL, at REAL NOT NULL);
+    CREATE TABLE orders (
+        id INTEGER PRIMARY KEY, client_key TEXT NOT NULL UNIQUE, fill_id INTEGER NOT NULL REFERENCES fills (id),
+        mode TEXT NOT NULL, token_id TEXT NOT NULL, side TEXT NOT NULL, amount INTEGER NOT NULL,
+        worst_price TEXT, status TEXT NOT NULL, created_at REAL NOT NULL);
+    CREATE TABLE trades (
+        id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders (id), token_id TEXT NOT NULL,
+        side TEXT NOT NULL, shares INTEGER NOT NULL, usdc INTEGER NOT NULL, price TEXT NOT NULL, at REAL NOT NULL);
+    CREATE TABLE positions (
+        leader TEXT NOT NULL, token_id TEXT NOT NULL, condition_id TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL DEFAULT '', shares INTEGER NOT NULL, cost INTEGER NOT NULL,
+        realized INTEGER NOT NULL DEFAULT 0, mark_price TEXT, opened_at REAL NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (leader, token_id));
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, amount INTEGER NOT NULL, ref TEXT);
+    CREATE TABLE markets (
+        token_id TEXT PRIMARY KEY, condition_id TEXT NOT NULL, outcome TEXT NOT NULL,
+        question TEXT NOT NULL, slug TEXT NOT NULL);
+    CREATE TABLE heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1), cycles INTEGER NOT NULL DEFAULT 0, last_cycle_at REAL,
+        api_calls INTEGER NOT NULL DEFAULT 0, cache_hits INTEGER NOT NULL DEFAULT 0,
+        cache_misses INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', source_health TEXT);
+    INSERT INTO heartbeat (id) VALUES (1);
+    CREATE TABLE cycles (
+        id INTEGER PRIMARY KEY, started_at REAL NOT NULL, duration_ms REAL NOT NULL, fills INTEGER NOT NULL,
+        decisions INTEGER NOT NULL, api_calls INTEGER NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
