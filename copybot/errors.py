@@ -7,6 +7,7 @@
     ├── TransientError          retry with backoff (tenacity, see ``copybot.http``)
     │   ├── RateLimited         429, Etherscan "Max rate limit reached"
     │   ├── UpstreamUnavailable timeouts, connection errors, 5xx
+    │   │   └── OrderOutcomeUnknown  an order was sent but its answer was lost: look it up, never resend blindly
     │   └── MalformedResponse   a body that is not the JSON we expect
     ├── PermanentUpstreamError  stop that upstream and report it (status/health)
     │   ├── InvalidApiKey       Etherscan "Invalid API Key"
@@ -41,6 +42,10 @@ class RateLimited(TransientError):
 
 class UpstreamUnavailable(TransientError):
     pass
+
+
+class OrderOutcomeUnknown(UpstreamUnavailable):
+    """An order may or may not have executed; its intent stays open until looked up."""
 
 
 class MalformedResponse(TransientError):

@@ -6,14 +6,21 @@ One ASGI app serves four upstreams under one port: ``/etherscan/v2/api`` (Ethers
 5xx, rate-limit bodies, timeouts, malformed JSON), Etherscan enforces its 3 calls/s, and the chain
 can be reorganised. It powers the demo, the integration tests and the benchmarks, and is
 deterministic under a seed.
+
+The CLOB also trades (:mod:`~copybot.sandbox.trading`): the real ``py_clob_client_v2`` derives
+API keys, posts EIP-712 V2 signed orders that match against the sandbox book, reads balances,
+orders and trades. :meth:`Sandbox.fund` gives a wallet pUSD, :meth:`Sandbox.resolve` closes a
+market.
 """
 
 from .book import Market
 from .core import InjectedFill, Sandbox
 from .faults import Faults, mixed_faults
+from .ledger import Balances
 from .server import RunningSandbox, serve, serve_in_thread
 
 __all__ = [
+    "Balances",
     "Faults",
     "InjectedFill",
     "Market",

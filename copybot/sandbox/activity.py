@@ -55,7 +55,12 @@ class Traders:
         return txs
 
     def leader_trade(self, rng: random.Random, leader: str) -> list[Tx]:
-        held = {t: s for t, s in self.holdings.get(leader, {}).items() if s >= SIZE_STEP}
+        # a resolved market no longer trades: its books (and what is held in it) are left alone
+        open_books = [b for b in self.books if b.winner is None]
+        if not open_books:
+            return []
+        holdings = self.holdings.get(leader, {}).items()
+        held = {t: s for t, s in holdings if s >= SIZE_STEP and self.by_token[t][0].winner is None}
         as_taker = rng.random() < 0.7
         collateral: int | None = None
         shares: int | None = None
@@ -66,7 +71,7 @@ class Traders:
             shares = held[token] // rng.choice((1, 2, 4))  # all, half or a quarter
             shares -= shares % SIZE_STEP
         else:
-            book = rng.choice(self.books)
+            book = rng.choice(open_books)
             index = rng.randrange(2)
             side = Side.BUY
             collateral = rng.randint(500, 20_000) * 10_000  # $5.00 to $200.00
@@ -93,8 +98,11 @@ class Traders:
         return [tx]
 
     def noise_trade(self, rng: random.Random) -> list[Tx]:
+        open_books = [b for b in self.books if b.winner is None]
+        if not open_books:
+            return []
         wallet = rng.choice(self.noise)
-        book = rng.choice(self.books)
+        book = rng.choice(open_books)
         index = rng.randrange(2)
         if rng.random() < 0.5:
             fills = book.walk(index, Side.BUY, collateral=rng.randint(500, 10_000) * 10_000)
@@ -122,8 +130,12 @@ class Traders:
         side: Side,
         taker: str,
         fills: list[tuple[int, int]],
+        *,
+        order_hash: int | None = None,
+        fee_bps: int | None = None,
     ) -> Tx:
-        """One maker log per resting order filled, then the taker's aggregate (taker = exchange)."""
+        """One maker log per resting order filled, then the taker's aggregate (taker = exchange),
+        with the taker order's hash and fee rate when given (a random hash, the market's fee)."""
         token = market.tokens[index]
         logs = [
             order_filled(
@@ -142,14 +154,14 @@ class Traders:
         logs.append(
             order_filled(
                 exchange=market.exchange,
-                order_hash=rng.getrandbits(256),
+                order_hash=rng.getrandbits(256) if order_hash is None else order_hash,
                 maker=taker,
                 taker=market.exchange,
                 side=side,
                 token_id=token,
                 shares=sum(s for _, s in fills),
                 collateral=total,
-                fee=total * market.fee_bps // 10_000,
+                fee=total * (market.fee_bps if fee_bps is None else fee_bps) // 10_000,
             )
         )
         return self.tx(rng, logs)

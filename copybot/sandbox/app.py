@@ -6,6 +6,9 @@ Shapes follow the real payloads in shared/fixtures, quirks included: CLOB bids c
 and asks descending, Gamma nests JSON strings, token ids are decimal strings. Numbers that
 production sends as JSON numbers (tick size, minimum size, token price) are sent as numbers;
 everything else about money stays a string. Each upstream sits behind a :class:`FaultGate`.
+The CLOB's authenticated trading routes live in :mod:`~copybot.sandbox.trading_api`. A resolved
+market's tokens have no book (404), are left out of ``POST /books``, ``/prices`` and
+``/midpoints`` answers, and its market shows ``closed`` with the winner priced 1.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, request_response
 
 from . import etherscan, rpc
+from .auth import AuthError, CreateError
 from .book import Market
 from .control import control_routes
 from .core import Sandbox, UnknownToken
 from .gate import FaultGate
+from .orders import OrderError
+from .trading_api import trading_routes
 from .web import BadRequest, body_list, error, json_body, parse_token
 
 NO_BOOK: Final = "No orderbook exists for the requested token id"
@@ -78,29 +84,40 @@ def best_price(sandbox: Sandbox, token_id: int, side: str) -> str:
     return fmt(best)
 
 
+def token_prices(sandbox: Sandbox, market: Market) -> tuple[int | None, list[Decimal]]:
+    """The winning token (None while the market trades) and each token's price: its midpoint,
+    or 1 for the winner and 0 for the other once resolved."""
+    winner = sandbox.clob.winner(market)
+    if winner is None:
+        return None, [sandbox.midpoint(t) for t in market.tokens]
+    return winner, [Decimal(int(t == winner)) for t in market.tokens]
+
+
 def clob_market_json(sandbox: Sandbox, market: Market) -> dict[str, Any]:
+    winner, prices = token_prices(sandbox, market)
     return {
         "condition_id": market.condition_id,
         "question_id": "0x" + hashlib.sha256(market.question.encode()).hexdigest(),
         "question": market.question,
         "market_slug": market.slug,
         "tokens": [
-            {"token_id": str(t), "outcome": o, "price": num(sandbox.midpoint(t)), "winner": False}
-            for t, o in zip(market.tokens, market.outcomes, strict=True)
+            {"token_id": str(t), "outcome": o, "price": num(p), "winner": t == winner}
+            for t, o, p in zip(market.tokens, market.outcomes, prices, strict=True)
         ],
         "minimum_tick_size": num(market.tick_size),
         "minimum_order_size": num(market.min_order_size),
         "neg_risk": market.neg_risk,
-        "accepting_orders": True,
+        "accepting_orders": winner is None,
         "active": True,
-        "closed": False,
+        "closed": winner is not None,
         "archived": False,
         "end_date_iso": market.end_date_iso,
     }
 
 
 def gamma_market_json(sandbox: Sandbox, market: Market) -> dict[str, Any]:
-    prices = [fmt(sandbox.midpoint(t)) for t in market.tokens]
+    winner, values = token_prices(sandbox, market)
+    prices = [fmt(p) for p in values]
     return {
         "id": market.gamma_id,
         "question": market.question,
@@ -110,9 +127,9 @@ def gamma_market_json(sandbox: Sandbox, market: Market) -> dict[str, Any]:
         "outcomes": json.dumps(list(market.outcomes)),
         "outcomePrices": json.dumps(prices),
         "clobTokenIds": json.dumps([str(t) for t in market.tokens]),
-        "closed": False,
+        "closed": winner is not None,
         "active": True,
-        "acceptingOrders": True,
+        "acceptingOrders": winner is None,
         "negRisk": market.neg_risk,
         "endDate": market.end_date_iso,
         "orderPriceMinTickSize": num(market.tick_size),
@@ -136,9 +153,14 @@ def clob_routes(sandbox: Sandbox) -> list[Route]:
     async def book(request: Request) -> JSONResponse:
         return JSONResponse(book_json(sandbox, token_param(request)))
 
+    def tradable(items: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+        """The batch's tokens with a book: a resolved market's tokens are left out of the answer."""
+        tokens = [(parse_token(item.get("token_id")), item) for item in items]
+        return [(t, item) for t, item in tokens if sandbox.clob.winner(sandbox.market_for_token(t)) is None]
+
     async def books(request: Request) -> JSONResponse:
         items = body_list(await json_body(request))
-        return JSONResponse([book_json(sandbox, parse_token(i.get("token_id"))) for i in items])
+        return JSONResponse([book_json(sandbox, token) for token, _ in tradable(items)])
 
     async def price(request: Request) -> JSONResponse:
         side = request.query_params.get("side", "").upper()
@@ -148,8 +170,7 @@ def clob_routes(sandbox: Sandbox) -> list[Route]:
         if request.method == "GET":
             raise BadRequest("Invalid payload")
         answer: dict[str, dict[str, str]] = {}
-        for item in body_list(await json_body(request)):
-            token = parse_token(item.get("token_id"))
+        for token, item in tradable(body_list(await json_body(request))):
             side = str(item.get("side", "")).upper()
             answer.setdefault(str(token), {})[side] = best_price(sandbox, token, side)
         return JSONResponse(answer)
@@ -160,8 +181,7 @@ def clob_routes(sandbox: Sandbox) -> list[Route]:
     async def midpoints(request: Request) -> JSONResponse:
         if request.method == "GET":
             raise BadRequest("Invalid payload")
-        items = body_list(await json_body(request))
-        tokens = [parse_token(item.get("token_id")) for item in items]
+        tokens = [token for token, _ in tradable(body_list(await json_body(request)))]
         return JSONResponse({str(t): fmt(sandbox.midpoint(t)) for t in tokens})
 
     async def market(request: Request) -> JSONResponse:
@@ -215,10 +235,20 @@ async def _unknown_token(request: Request, exc: Exception) -> JSONResponse:
     return error(NO_BOOK, 404)
 
 
+async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
+    return error(str(exc), 401)
+
+
 def build_app(sandbox: Sandbox) -> Starlette:
     """The whole sandbox: each upstream a Starlette app of its own behind a :class:`FaultGate`
     (so a fault answer replaces even its error answers), and ``/_sandbox`` ungated."""
-    handlers: dict[Any, Any] = {BadRequest: _bad_request, UnknownToken: _unknown_token}
+    handlers: dict[Any, Any] = {
+        BadRequest: _bad_request,
+        OrderError: _bad_request,
+        CreateError: _bad_request,
+        AuthError: _unauthorized,
+        UnknownToken: _unknown_token,
+    }
 
     def gated(upstream: str, routes: list[Route]) -> FaultGate:
         return FaultGate(Starlette(routes=routes, exception_handlers=handlers), upstream, sandbox.monitor)
@@ -230,7 +260,7 @@ def build_app(sandbox: Sandbox) -> Starlette:
         routes=[
             Mount("/etherscan/v2", app=gated("etherscan", etherscan.routes(sandbox))),
             Route("/rpc", FaultGate(request_response(rpc_endpoint), "rpc", sandbox.monitor), methods=["POST"]),
-            Mount("/clob", app=gated("clob", clob_routes(sandbox))),
+            Mount("/clob", app=gated("clob", clob_routes(sandbox) + trading_routes(sandbox))),
             Mount("/gamma", app=gated("gamma", gamma_routes(sandbox))),
             Mount("/_sandbox", routes=control_routes(sandbox)),
         ],

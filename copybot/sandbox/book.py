@@ -92,6 +92,7 @@ class MarketBook:
     bids: dict[int, int] = field(default_factory=dict)
     asks: dict[int, int] = field(default_factory=dict)
     last_trade: int = 0  # token 0's last trade price
+    winner: int | None = None  # index of the winning token once resolved (the book is gone then)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -179,6 +180,45 @@ class MarketBook:
         if fills:
             self._traded(index, fills[-1][0])
         return fills
+
+    def plan(
+        self, index: int, side: Side, *, limit: int, shares: int | None = None, collateral: int | None = None
+    ) -> tuple[list[tuple[int, int]], bool]:
+        """What a taker order would take, without taking it: ``[(price, shares)]`` best level
+        first, within ``limit`` (BUY: at most, SELL: at least), until ``shares`` or ``collateral``
+        (exactly one) is used up, in whole SIZE_STEPs, never the last KEEP of the side. The flag
+        says whether the order is complete: every share taken, or what collateral is left cannot
+        buy one step more even at the limit price."""
+        book_side: BookSide = "asks" if side is Side.BUY else "bids"
+        levels = self.levels(index, book_side)
+        fills: list[tuple[int, int]] = []
+        left = shares if shares is not None else collateral
+        assert left is not None and (shares is None) != (collateral is None)
+        for n, (price, size) in enumerate(levels):
+            if price > limit if side is Side.BUY else price < limit:
+                break
+            available = size - KEEP if n == len(levels) - 1 else size
+            wanted = left if shares is not None else left * PRICE_SCALE // price
+            take = min(available, wanted)
+            take -= take % SIZE_STEP
+            if take <= 0:
+                break
+            fills.append((price, take))
+            left -= take if shares is not None else collateral_for(take, price)
+        complete = left < SIZE_STEP if shares is not None else left * PRICE_SCALE < SIZE_STEP * limit
+        return fills, complete
+
+    def take(self, index: int, side: Side, fills: list[tuple[int, int]]) -> None:
+        """Remove what :meth:`plan` planned (a BUY takes asks, a SELL bids) and set the last price."""
+        book, mirrored = self._dict(index, "asks" if side is Side.BUY else "bids")
+        for price, size in fills:
+            raw = (PRICE_SCALE - price) if mirrored else price
+            if book[raw] > size:
+                book[raw] -= size
+            else:
+                del book[raw]
+        if fills:
+            self._traded(index, fills[-1][0])
 
     def _traded(self, index: int, price: int) -> None:
         self.last_trade = price if index == 0 else PRICE_SCALE - price

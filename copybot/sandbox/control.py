@@ -2,7 +2,8 @@
 
 ``GET state``, ``POST inject``, ``POST mine``, ``POST reorg`` (``{"depth": 2, "drop": [tx…]}``),
 ``GET/POST faults`` (``{"upstream": "rpc", "latency_ms": 50, …}``), ``GET stats``,
-``POST stats/reset``.
+``POST stats/reset``, ``POST fund`` (``{"address": "0x…", "usdc": "100", "owner": "0x…"?}``),
+``GET balances?address=0x…``, ``POST resolve`` (``{"condition_id": "0x…", "winning_token_id": "…"}``).
 """
 
 from __future__ import annotations
@@ -100,8 +101,39 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
         sandbox.reset_stats()
         return JSONResponse(stats_json(sandbox.stats()))
 
+    async def fund(request: Request) -> JSONResponse:
+        body = await _object(request)
+        address, owner = body.get("address"), body.get("owner")
+        if not isinstance(address, str) or not (owner is None or isinstance(owner, str)):
+            raise BadRequest("body must name an address (and optionally its owner)")
+        try:
+            sandbox.fund(address, Decimal(str(body.get("usdc"))), owner=owner)
+        except (ValueError, InvalidOperation) as exc:
+            raise BadRequest(str(exc)) from exc
+        return JSONResponse(sandbox.balances(address).to_json())
+
+    async def balances(request: Request) -> JSONResponse:
+        try:
+            return JSONResponse(sandbox.balances(request.query_params.get("address", "")).to_json())
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+
+    async def resolve(request: Request) -> JSONResponse:
+        body = await _object(request)
+        condition_id = body.get("condition_id")
+        if not isinstance(condition_id, str):
+            raise BadRequest("body must name a condition_id and a winning_token_id")
+        try:
+            sandbox.resolve(condition_id, parse_token(body.get("winning_token_id")))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+        return JSONResponse({"condition_id": condition_id.lower(), "winning_token_id": str(body["winning_token_id"])})
+
     return [
         Route("/state", state),
+        Route("/fund", fund, methods=["POST"]),
+        Route("/balances", balances),
+        Route("/resolve", resolve, methods=["POST"]),
         Route("/inject", inject, methods=["POST"]),
         Route("/mine", mine, methods=["POST"]),
         Route("/reorg", reorg, methods=["POST"]),

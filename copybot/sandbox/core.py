@@ -37,6 +37,8 @@ from .activity import Traders, random_address, random_hash
 from .book import PRICE_SCALE, Market, MarketBook, collateral_for, new_market, price_units
 from .chain import ZERO_WORD, Block, Log, Tx, reorganise, seal
 from .faults import Faults, Monitor
+from .ledger import Balances
+from .trading import Clob
 
 _ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
 
@@ -134,6 +136,7 @@ class Sandbox:
         self._pending: list[Tx] = []
         self._scheduled = 0  # blocks mined on the clock's schedule, genesis included
         self._mine_block(scheduled=True)
+        self.clob = Clob(self, seed)  # API accounts, balances, orders, trades (sandbox/trading.py)
 
         from .app import build_app  # the app needs a Sandbox; imported here to avoid a cycle
 
@@ -184,6 +187,13 @@ class Sandbox:
         except KeyError:
             raise UnknownToken(token_id) from None
 
+    def _open(self, token_id: int) -> tuple[MarketBook, int]:
+        """Like :meth:`_lookup`, but a resolved market's tokens have no book any more."""
+        found = self._lookup(token_id)
+        if found[0].winner is not None:
+            raise UnknownToken(token_id)
+        return found
+
     def market(self, condition_id: str) -> Market:
         return self._by_condition[condition_id.lower()]
 
@@ -191,19 +201,19 @@ class Sandbox:
         """The token's current book, best levels first (``KeyError`` if unknown)."""
         with self._lock:
             self._sync()
-            book, index = self._lookup(token_id)
+            book, index = self._open(token_id)
             return book.snapshot(index, timestamp_ms=int(self.clock.now() * 1000))
 
     def midpoint(self, token_id: int) -> Decimal:
         with self._lock:
             self._sync()
-            book, index = self._lookup(token_id)
+            book, index = self._open(token_id)
             return Decimal(book.midpoint(index)) / PRICE_SCALE
 
     def last_trade_price(self, token_id: int) -> Decimal:
         with self._lock:
             self._sync()
-            book, index = self._lookup(token_id)
+            book, index = self._open(token_id)
             return Decimal(book.last_trade_price(index)) / PRICE_SCALE
 
     def holdings(self, wallet: str) -> dict[int, int]:
@@ -252,6 +262,23 @@ class Sandbox:
         self.monitor.reset_stats()
 
     # -- writes ----------------------------------------------------------------------------
+
+    def fund(self, address: str, usdc: Decimal, *, owner: str | None = None) -> None:
+        """Deposit pUSD to ``address`` for the CLOB API; ``owner``: the EOA whose proxy / safe it is."""
+        self.clob.fund(address, usdc, owner)
+
+    def balances(self, address: str) -> Balances:
+        """What ``address`` holds on the sandbox CLOB (base units), as the chain has it."""
+        return self.clob.balances(address)
+
+    def resolve(self, condition_id: str, winning_token_id: int) -> None:
+        """Resolve a market (see :meth:`Clob.resolve`); leaders stop trading it."""
+        self.clob.resolve(condition_id, winning_token_id)
+
+    def _queue(self, tx: Tx) -> int:
+        """Settle ``tx`` in the next mined block (whose number is returned). Lock held."""
+        self._pending.append(tx)
+        return self._latest + 1
 
     def reorg(self, depth: int = 1, drop: Iterable[str] = ()) -> list[int]:
         """Replace the last ``depth`` blocks with new ones (same numbers, new hashes) holding the
@@ -313,9 +340,12 @@ class Sandbox:
             self._sync()
             rng = self._inject_rng
             if token_id is None:
-                token_id = rng.choice(self._books).market.tokens[rng.randrange(2)]
+                books = [b for b in self._books if b.winner is None] or self._books
+                token_id = rng.choice(books).market.tokens[rng.randrange(2)]
             if token_id not in self._by_token:
                 raise ValueError(f"unknown token id {token_id}")
+            if self._by_token[token_id][0].winner is not None:
+                raise ValueError(f"token {token_id}'s market is resolved")
             book, index = self._lookup(token_id)
             market = book.market
             if price is None:

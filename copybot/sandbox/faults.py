@@ -22,8 +22,10 @@ from copybot.clock import Clock
 
 UPSTREAMS: Final = ("etherscan", "rpc", "clob", "gamma")
 # the order of the cumulative bands one draw is compared against
-FAULT_KINDS: Final = ("http_429", "http_5xx", "rate_limit_body", "timeout", "malformed")
+# new kinds go last: with probability 0 they leave every existing draw where it was
+FAULT_KINDS: Final = ("http_429", "http_5xx", "rate_limit_body", "timeout", "malformed", "http_425")
 RATE_LIMIT_UPSTREAMS: Final = frozenset({"etherscan", "rpc"})  # the only ones with a rate-limit body
+RESTART_UPSTREAMS: Final = frozenset({"clob"})  # the only one with a restarting matching engine
 RATE_LIMIT_WINDOW_S: Final = 1.0
 
 
@@ -36,6 +38,7 @@ class Faults:
     ``rate_limit_body``: HTTP 200 with the upstream's rate-limit answer (Etherscan, JSON-RPC only).
     ``timeout``: hang ``hang_s`` seconds (or until the server shuts down), then 504.
     ``malformed``: HTTP 200 with the real answer cut in half (invalid JSON).
+    ``http_425``: HTTP 425 Too Early, the CLOB's matching engine restarting (CLOB only).
     """
 
     latency_ms: float = 0
@@ -44,6 +47,7 @@ class Faults:
     rate_limit_body: float = 0
     timeout: float = 0
     malformed: float = 0
+    http_425: float = 0
     hang_s: float = 30.0
 
     def __post_init__(self) -> None:
@@ -92,6 +96,8 @@ def check_upstream(upstream: str, faults: Faults) -> None:
         raise ValueError(f"unknown upstream {upstream!r} (one of {', '.join(UPSTREAMS)})")
     if faults.rate_limit_body and upstream not in RATE_LIMIT_UPSTREAMS:
         raise ValueError(f"{upstream} has no rate-limit body: use http_429")
+    if faults.http_425 and upstream not in RESTART_UPSTREAMS:
+        raise ValueError(f"{upstream} has no matching engine to restart: http_425 is for clob")
 
 
 class Monitor:

@@ -117,6 +117,8 @@ class FaultGate:
     async def _fault(self, kind: str, where: float, hang_s: float, payload: Any) -> Response:
         if kind == "http_429":
             return self._status(429)
+        if kind == "http_425":  # the CLOB's matching engine is restarting
+            return self._status(425)
         if kind == "http_5xx":
             return self._status(SERVER_ERRORS[min(len(SERVER_ERRORS) - 1, int(where * len(SERVER_ERRORS)))])
         if kind == "rate_limit_body":

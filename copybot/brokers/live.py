@@ -1,0 +1,238 @@
+"""Live trading on the Polymarket CLOB V2 — the only module that imports ``py_clob_client_v2``.
+
+The SDK is synchronous (a module-level httpx client), so every call runs in a worker thread via
+``asyncio.to_thread``, bounded by a semaphore. SDK answers and exceptions are translated here:
+dicts become :class:`OrderResult`, errors become the error tree (``copybot.errors``) or a
+:class:`Skip`. The private key lives only inside the SDK's signer; it is never logged, stored,
+or put into an exception message.
+
+Orders are market orders (FOK by default, FAK configurable) whose ``price`` is the worst
+acceptable price. Before an order is sent, :meth:`LiveBroker.prepare` signs it and computes its
+exchange order id (the EIP-712 order hash), which the caller stores as the order intent; after a
+crash, :meth:`LiveBroker.lookup` asks the CLOB what became of that id before anything is resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import (
+    AssetType,
+    BalanceAllowanceParams,
+    MarketOrderArgsV2,
+    OrderType,
+    PartialCreateOrderOptions,
+    TradeParams,
+)
+from py_clob_client_v2.config import get_contract_config
+from py_clob_client_v2.exceptions import PolyException
+from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
+
+from copybot.errors import (
+    InsufficientFunds,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    RateLimited,
+    UpstreamUnavailable,
+)
+from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
+
+log = logging.getLogger(__name__)
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class PreparedOrder:
+    """A signed order ready to post; ``order_id`` is what the CLOB will call it."""
+
+    order_id: str
+    intent: OrderIntent
+    signed: Any  # the SDK's SignedOrderV2
+    order_type: str
+
+
+def _message(exc: PolyException) -> str:
+    """The CLOB's error text, without anything from our request (no headers, no key)."""
+    msg = getattr(exc, "error_msg", None)
+    if isinstance(msg, dict):
+        msg = msg.get("error") or msg.get("errorMsg") or ""
+    return str(msg or type(exc).__name__)[:200]
+
+
+def classify(exc: PolyException) -> Exception | Skip:
+    """An SDK error -> what copybot does about it (production error bodies, protocol.md §6)."""
+    status = getattr(exc, "status_code", None)
+    text = _message(exc)
+    lowered = text.lower()
+    if status == 429:
+        return RateLimited(f"clob: rate limited (429): {text}")
+    if status == 425 or (status is not None and status >= 500):
+        return UpstreamUnavailable(f"clob: HTTP {status}: {text}")
+    if status is None:
+        return UpstreamUnavailable(f"clob: no answer: {text}")
+    if "fully filled or killed" in lowered or "couldn't be fully filled" in lowered:
+        return Skip(f"not filled: FOK order killed ({text})")
+    if "balance" in lowered or "allowance" in lowered:
+        return InsufficientFunds(f"clob: {text}")
+    if "version" in lowered:
+        return OrderRejected(f"clob: order version mismatch: {text}")
+    if "tick" in lowered:
+        return OrderRejected(f"clob: tick size: {text}")
+    if "minimum" in lowered or "lower than" in lowered:
+        return OrderRejected(f"clob: below minimum size: {text}")
+    return OrderRejected(f"clob: HTTP {status}: {text}")
+
+
+def _amount(value: object) -> int:
+    try:
+        return to_units(Decimal(str(value or "0")))
+    except InvalidOperation:
+        raise UpstreamUnavailable("clob: POST /order answer has a malformed amount") from None
+
+
+def fill_from_answer(intent: OrderIntent, answer: dict[str, Any]) -> OrderResult | Skip:
+    """POST /order's answer -> what we really got. BUY: making = pUSD paid, taking = shares
+    received; SELL: making = shares sold, taking = pUSD received. Production writes them as
+    decimal strings in pUSD and shares ("4.599999"), "" when nothing matched."""
+    if not answer.get("success", False) or answer.get("errorMsg"):
+        return Skip(f"rejected: {str(answer.get('errorMsg') or 'order not accepted')[:200]}")
+    making, taking = _amount(answer.get("makingAmount")), _amount(answer.get("takingAmount"))
+    if making <= 0 or taking <= 0:
+        return Skip(f"not filled: order {answer.get('status', 'unmatched')}")
+    if intent.side is Side.BUY:
+        return OrderResult(shares=taking, collateral=making)
+    return OrderResult(shares=making, collateral=taking)
+
+
+def _sdk_float(value: Decimal) -> float:
+    """The SDK takes floats and floors ``x * 100``: 0.58 * 100 = 57.99999… would lose a cent.
+    A nudge far below any tick keeps the value the SDK sees at the Decimal we decided."""
+    return float(value) + 1e-9
+
+
+class LiveBroker:
+    mode = "live"
+
+    def __init__(
+        self,
+        host: str,
+        private_key: str,
+        *,
+        chain_id: int = 137,
+        signature_type: int = 0,
+        funder: str | None = None,
+        order_type: str = "FOK",
+        max_concurrency: int = 4,
+    ) -> None:
+        self._client = ClobClient(
+            host, chain_id=chain_id, key=private_key, signature_type=signature_type, funder=funder
+        )
+        self._chain_id = chain_id
+        self._order_type = OrderType.FAK if order_type == "FAK" else OrderType.FOK
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self.address = self._client.get_address()
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        async with self._sem:
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except PolyException as exc:
+                verdict = classify(exc)
+                if isinstance(verdict, Skip):
+                    raise _SkipSignal(verdict) from None
+                raise verdict from None
+
+    async def start(self) -> None:
+        """Derive (or create) the L2 API credentials from the key."""
+        creds = await self._run(self._client.create_or_derive_api_key)
+        self._client.set_api_creds(creds)
+
+    async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:
+        if intent.worst_price is None:
+            return Skip("invalid: a live order needs a worst acceptable price")
+        if intent.side is Side.SELL:
+            # right after a BUY the CLOB's balance cache may not show the shares yet
+            params = BalanceAllowanceParams(asset_type=AssetType.CONDITIONAL, token_id=str(intent.token_id))
+            try:
+                await self._run(self._client.update_balance_allowance, params)
+            except _SkipSignal as sig:
+                return sig.skip
+        amount = from_units(intent.amount).quantize(CENT, rounding=ROUND_DOWN)
+        args = MarketOrderArgsV2(
+            token_id=str(intent.token_id),
+            amount=_sdk_float(amount),
+            side=intent.side.value,
+            price=min(_sdk_float(intent.worst_price), float(1 - book.tick_size)),
+            order_type=self._order_type,
+        )
+        options = PartialCreateOrderOptions(tick_size=str(book.tick_size), neg_risk=book.neg_risk)
+        try:
+            signed = await self._run(self._client.create_market_order, args, options)
+        except _SkipSignal as sig:
+            return sig.skip
+        return PreparedOrder(self._order_hash(signed, book.neg_risk), intent, signed, self._order_type)
+
+    def _order_hash(self, signed: Any, neg_risk: bool) -> str:
+        config = get_contract_config(self._chain_id)
+        exchange = config.neg_risk_exchange_v2 if neg_risk else config.exchange_v2
+        builder = ExchangeOrderBuilderV2(exchange, self._chain_id, self._client.signer)
+        return str(builder.build_order_hash(builder.build_order_typed_data(signed))).lower()
+
+    async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
+        try:
+            answer = await self._run(self._client.post_order, order.signed, order.order_type)
+        except _SkipSignal as sig:
+            return sig.skip
+        except RateLimited:
+            raise  # refused before matching: safe to retry
+        except UpstreamUnavailable as exc:
+            if "HTTP 425" in str(exc):
+                raise  # the engine was restarting: nothing executed
+            raise OrderOutcomeUnknown(str(exc)) from None  # a lost answer: the order may have executed
+        if not isinstance(answer, dict):
+            # The order may have executed (the SDK returns a truncated body as a string): the
+            # outcome is unknown, so the intent stays open and is looked up before any resend.
+            raise OrderOutcomeUnknown("clob: POST /order answer is not an object")
+        return fill_from_answer(order.intent, answer)
+
+    async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:
+        prepared = await self.prepare(intent, book)
+        if isinstance(prepared, Skip):
+            return prepared
+        return await self.submit(prepared)
+
+    async def lookup(self, order_id: str) -> OrderResult | None:
+        """What became of an order we may have sent: its fill (from its trades), or None if the
+        CLOB never saw it (so it is safe to decide again)."""
+        try:
+            order = await self._run(self._client.get_order, order_id)
+        except (_SkipSignal, OrderRejected):
+            return None  # 404 "order not found": never accepted
+        if not isinstance(order, dict) or not order:
+            return None
+        shares = collateral = 0
+        for trade_id in order.get("associate_trades") or []:
+            trades = await self._run(self._client.get_trades, TradeParams(id=trade_id), True)
+            for trade in trades if isinstance(trades, list) else []:
+                if trade.get("id") != trade_id or str(trade.get("status", "")).upper() == "FAILED":
+                    continue
+                size, price = Decimal(str(trade.get("size") or 0)), Decimal(str(trade.get("price") or 0))
+                shares += to_units(size)
+                collateral += to_units(size * price)
+        return OrderResult(shares, collateral)
+
+    async def collateral_balance(self) -> int:
+        params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
+        answer = await self._run(self._client.get_balance_allowance, params)
+        return int(answer.get("balance", 0)) if isinstance(answer, dict) else 0
+
+
+class _SkipSignal(Exception):
+    def __init__(self, skip: Skip) -> None:
+        super().__init__(skip.reason)
+        self.skip = skip

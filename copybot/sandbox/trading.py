@@ -1,0 +1,393 @@
+"""The sandbox CLOB's trading engine: accepting signed orders, matching them against the book,
+moving balances, recording trades, and resolving markets. HTTP lives in :mod:`.trading_api`.
+
+``POST /order`` answers like production::
+
+    {"success": true, "orderID": "0x<EIP-712 order hash>", "status": "matched" | "live",
+     "makingAmount": "…", "takingAmount": "…", "transactionsHashes": ["0x…"],
+     "tradeIDs": ["<uuid>"], "errorMsg": ""}
+
+**makingAmount / takingAmount** are what the order actually gave and got, as decimal strings in
+pUSD / shares (not base units; real answers read like ``"4.599999"``): a BUY makes collateral
+and takes shares, a SELL makes shares and takes collateral. So the fill price is making/taking
+for a BUY and taking/making for a SELL. Both are ``""`` when nothing matched (a resting order).
+
+Matching: a market BUY (FOK/FAK) spends up to its ``makerAmount`` of collateral; a limit BUY
+(GTC/GTD) buys up to its ``takerAmount`` of shares; a SELL sells up to its ``makerAmount`` of
+shares; all walk the book best level first, never past the order's price (maker/taker or
+taker/maker, snapped to the tick), in whole 0.01 shares (what a BUY cannot spend on one more
+0.01 share at its price stays with the buyer, like production's ``"0.999999"`` for $1). FOK
+fills completely or answers the FOK error and changes nothing; FAK fills what it can, or
+answers the FAK error when nothing matched; a GTC/GTD remainder rests as a LIVE order (listed,
+cancellable, holding its balance back) that never fills: the sandbox book does not show it.
+Taker fees are zero. A match settles in the next mined block as V2 ``OrderFilled`` logs: one per
+resting order taken (maker = a background wallet, taker = our maker) and our aggregate (maker =
+our maker, taker = the exchange, orderHash = the order id), as on Polymarket.
+
+Checks, in this order, each with production's error text: payload and V1 layout
+(``order_version_mismatch``), owner and signer against the API key, the EIP-712 V2 signature
+against the token's exchange (CTFExchangeV2, or NegRiskCtfExchangeV2 for a neg-risk market; a V2
+order signed under domain version "1" is ``order_version_mismatch`` too), maker against the
+key's funds holder, the market still open, the tick (maker/taker within 1% of a tick), minimum
+size (a market BUY at least $1 of collateral, any other order the market's ``min_order_size``
+shares), expiration, duplicate (the same order hash twice), then balance / allowance against the
+CLOB's cached view (:mod:`.ledger`) less what LIVE orders hold back. Signature type 3
+(POLY_1271, deposit wallets) is not simulated.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from copybot.models import Side
+from copybot.protocol import UNIT, topic_to_address
+
+from .auth import ApiKey, ApiKeys
+from .book import PRICE_SCALE, Market, MarketBook, collateral_for, fmt_units
+from .ledger import COLLATERAL, Balances, Ledger, MakerFill, OrderRecord, Trade
+from .orders import INVALID_SIGNATURE, MARKET_ORDER_TYPES, OrderError, SignedOrder, check_signature, parse_order
+
+if TYPE_CHECKING:
+    from .core import Sandbox
+
+FOK_NOT_FILLED: Final = "order couldn't be fully filled. FOK orders are fully filled or killed."
+FAK_NOT_FILLED: Final = (
+    "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
+)
+NOT_ENOUGH: Final = "not enough balance / allowance"
+NOT_OWNER: Final = "the order owner has to be the owner of the API KEY"
+NOT_SIGNER: Final = "the order signer address has to be the address of the API KEY"
+NO_BOOK: Final = "No orderbook exists for the requested token id"
+INVALID_EXPIRATION: Final = "invalid expiration"
+CROSSES: Final = "invalid post-only order: order crosses book"
+MIN_MARKET_BUY: Final = UNIT  # $1 of collateral
+GTD_SAFETY_S: Final = 60
+_ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class Clob:
+    """Accounts, balances, orders and trades of the sandbox CLOB. Shared state is only touched
+    under the sandbox's lock; signatures are checked before taking it (they are the slow part)."""
+
+    def __init__(self, sandbox: Sandbox, seed: int) -> None:
+        self._sandbox = sandbox
+        self._rng = random.Random(seed * 3_000_003 + 41)
+        self.keys = ApiKeys(seed)
+        self.ledger = Ledger()
+        self.funders: dict[str, str] = {}  # owner EOA -> its proxy / safe (signature types 1, 2)
+        self.orders: dict[str, OrderRecord] = {}
+        self.trades: list[Trade] = []
+        self.page_size = 100  # records per /data/* page
+
+    # -- accounts --------------------------------------------------------------------------
+
+    def fund(self, address: str, usdc: Decimal, owner: str | None = None) -> None:
+        """Deposit ``usdc`` pUSD to ``address`` (seen by the CLOB at once). With ``owner``, the
+        address is that EOA's proxy / safe: orders of signature type 1 or 2 signed by the owner
+        must name it as maker."""
+        address = _address(address)
+        units = usdc * UNIT
+        if units != units.to_integral_value() or units <= 0:
+            raise ValueError(f"usdc {usdc} must be positive with at most 6 decimals")
+        with self._sandbox._lock:
+            if owner is not None:
+                self.funders[_address(owner)] = address
+            self.ledger.deposit(address, COLLATERAL, int(units))
+            self.ledger.refresh(address, COLLATERAL, self._sandbox.clock.monotonic())
+
+    def balances(self, address: str) -> Balances:
+        with self._sandbox._lock:
+            return self.ledger.balances(_address(address))
+
+    def holder(self, key: ApiKey, signature_type: int) -> str | None:
+        """Whose balance a request with this key and signature type is about."""
+        return key.address if signature_type == 0 else self.funders.get(key.address)
+
+    def balance_allowance(self, holder: str | None, asset: int, *, update: bool) -> int:
+        """The CLOB's view of a balance (refreshed from the chain first if ``update``)."""
+        if holder is None:
+            return 0
+        with self._sandbox._lock:
+            now = self._sandbox.clock.monotonic()
+            if update:
+                return self.ledger.refresh(holder, asset, now)
+            return self.ledger.view(holder, asset, now)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def place(self, key: ApiKey, body: Any) -> dict[str, Any]:
+        """Accept, match and record one order; :class:`OrderError` for every refusal."""
+        order, owner, order_type = parse_order(body)
+        if owner != key.api_key:
+            raise OrderError(NOT_OWNER)
+        if order.signer != key.address:
+            raise OrderError(NOT_SIGNER)
+        try:
+            book, index = self._sandbox._lookup(order.token_id)
+        except KeyError:
+            raise OrderError(NO_BOOK) from None
+        market = book.market
+        if order.signature_type == 3:
+            raise OrderError(INVALID_SIGNATURE + ": signature type 3 (POLY_1271) is not simulated")
+        check_signature(order, market.exchange)
+        funder = order.signer if order.signature_type == 0 else self.funders.get(order.signer)
+        if order.maker != funder:
+            raise OrderError(NOT_OWNER)
+        order_id = order.order_hash(market.exchange)
+        post_only = bool(isinstance(body, dict) and body.get("postOnly"))
+        with self._sandbox._lock:
+            self._sandbox._sync()
+            if book.winner is not None:
+                raise OrderError(NO_BOOK)
+            price = self._validate(order, order_id, order_type, book)
+            return self._execute(key, order, order_id, order_type, book, index, price, post_only)
+
+    def _validate(self, order: SignedOrder, order_id: str, order_type: str, book: MarketBook) -> int:
+        """The price the order may match at, in millionths, after the tick, size, expiration,
+        duplicate and balance checks: its tick price, or tighter if the signed amounts say so
+        (a BUY never pays more than maker/taker, a SELL never gets less than taker/maker)."""
+        market = book.market
+        exact = order.limit * PRICE_SCALE
+        price = round(exact / market.tick) * market.tick
+        if abs(exact - price) * 100 > market.tick or not market.tick <= price <= PRICE_SCALE - market.tick:
+            shown, tick = f"{float(order.limit)!r}", market.tick_size
+            raise OrderError(f"order {order_id} is invalid. Price ({shown}) breaks minimum tick size rule: {tick}")
+        shares = order.taker_amount if order.side is Side.BUY else order.maker_amount
+        if order.side is Side.BUY and order_type in MARKET_ORDER_TYPES:
+            if order.maker_amount < MIN_MARKET_BUY:
+                amount = fmt_units(order.maker_amount)
+                raise OrderError(f"invalid amount for a marketable BUY order (${amount}), min size: $1")
+        elif shares < market.min_order_size * UNIT:
+            size, minimum = fmt_units(shares), f"{market.min_order_size.normalize():f}"
+            raise OrderError(f"order {order_id} is invalid. Size ({size}) lower than the minimum: {minimum}")
+        now = int(self._sandbox.clock.now())
+        if order.expiration and order.expiration <= now + (GTD_SAFETY_S if order_type == "GTD" else 0):
+            raise OrderError(INVALID_EXPIRATION)
+        if order_type == "GTD" and not order.expiration:
+            raise OrderError(INVALID_EXPIRATION)
+        if order_id in self.orders:
+            raise OrderError(f"order {order_id} is invalid. Duplicated.")
+        asset = COLLATERAL if order.side is Side.BUY else order.token_id
+        available = self.ledger.view(order.maker, asset, self._sandbox.clock.monotonic()) - self._reserved(
+            order.maker, asset
+        )
+        if available < order.maker_amount:
+            raise OrderError(NOT_ENOUGH)
+        return min(price, math.floor(exact)) if order.side is Side.BUY else max(price, math.ceil(exact))
+
+    def _reserved(self, maker: str, asset: int) -> int:
+        live = (o for o in self.orders.values() if o.status == "LIVE")
+        return sum(o.reserved for o in live if o.maker_address == maker and o.asset == asset)
+
+    def _execute(
+        self,
+        key: ApiKey,
+        order: SignedOrder,
+        order_id: str,
+        order_type: str,
+        book: MarketBook,
+        index: int,
+        price: int,
+        post_only: bool,
+    ) -> dict[str, Any]:
+        by_collateral = order.side is Side.BUY and order_type in MARKET_ORDER_TYPES
+        fills, complete = book.plan(
+            index,
+            order.side,
+            limit=price,
+            collateral=order.maker_amount if by_collateral else None,
+            shares=None if by_collateral else order.maker_amount if order.side is Side.SELL else order.taker_amount,
+        )
+        if order_type == "FOK" and not complete:
+            raise OrderError(FOK_NOT_FILLED)
+        if order_type == "FAK" and not fills:
+            raise OrderError(FAK_NOT_FILLED)
+        if post_only and fills:
+            raise OrderError(CROSSES)
+        shares = sum(s for _, s in fills)
+        collateral = sum(collateral_for(s, p) for p, s in fills)
+        making, taking = (collateral, shares) if order.side is Side.BUY else (shares, collateral)
+        original = order.taker_amount if order.side is Side.BUY else order.maker_amount
+        resting = order_type in ("GTC", "GTD") and not complete
+        record = OrderRecord(
+            order_id=order_id,
+            owner=key.api_key,
+            signer=key.address,
+            maker_address=order.maker,
+            market=book.market,
+            token_id=order.token_id,
+            side=order.side,
+            order_type=order_type,
+            price=price,
+            original_size=original,
+            size_matched=shares,
+            status="LIVE" if resting else "MATCHED",
+            created_at=int(self._sandbox.clock.now()),
+            expiration=order.expiration,
+            reserved=order.maker_amount - making if resting else 0,
+        )
+        self.orders[order_id] = record
+        answer: dict[str, Any] = {
+            "success": True,
+            "orderID": order_id,
+            "status": "live" if resting and not fills else "matched",
+            "makingAmount": fmt_units(making) if fills else "",
+            "takingAmount": fmt_units(taking) if fills else "",
+            "transactionsHashes": [],
+            "tradeIDs": [],
+            "errorMsg": "",
+        }
+        if fills:
+            trade = self._settle(key, order, order_id, book, index, fills)
+            record.trades.append(trade.trade_id)
+            answer["transactionsHashes"] = [trade.tx_hash]
+            answer["tradeIDs"] = [trade.trade_id]
+        return answer
+
+    def _settle(
+        self, key: ApiKey, order: SignedOrder, order_id: str, book: MarketBook, index: int, fills: list[tuple[int, int]]
+    ) -> Trade:
+        """Take the liquidity, move the balances, queue the logs for the next block, record the trade."""
+        market, maker = book.market, order.maker
+        book.take(index, order.side, fills)
+        shares = sum(s for _, s in fills)
+        collateral = sum(collateral_for(s, p) for p, s in fills)
+        token = order.token_id
+        now = self._sandbox.clock.monotonic()
+        if order.side is Side.BUY:
+            self.ledger.spend(maker, COLLATERAL, collateral)
+            self.ledger.receive(maker, token, shares, now)
+        else:
+            self.ledger.spend(maker, token, shares)
+            self.ledger.receive(maker, COLLATERAL, collateral, now)
+        rng = self._rng
+        tx = self._sandbox._traders.taker_tx(
+            rng, market, index, order.side, maker, fills, order_hash=int(order_id, 16), fee_bps=0
+        )
+        makers = tuple(  # the resting orders taken, as the logs name them (the last log is ours)
+            MakerFill(log.topics[1], _uuid(rng), topic_to_address(log.topics[2]), p, s)
+            for log, (p, s) in zip(tx.logs, fills, strict=False)
+        )
+        block = self._sandbox._queue(tx)
+        trade = Trade(
+            trade_id=_uuid(rng),
+            order_id=order_id,
+            owner=key.api_key,
+            signer=key.address,
+            maker_address=maker,
+            market=market,
+            token_id=token,
+            side=order.side,
+            shares=shares,
+            collateral=collateral,
+            makers=makers,
+            match_time=int(self._sandbox.clock.now()),
+            tx_hash=tx.tx_hash,
+            block=block,
+        )
+        self.trades.append(trade)
+        return trade
+
+    def cancel(self, key: ApiKey, order_ids: list[str] | None) -> dict[str, Any]:
+        """Cancel LIVE orders of this key's address (all of them for None)."""
+        canceled: list[str] = []
+        not_canceled: dict[str, str] = {}
+        with self._sandbox._lock:
+            wanted = order_ids if order_ids is not None else [o.order_id for o in self._own(key) if o.status == "LIVE"]
+            for order_id in wanted:
+                record = self.orders.get(order_id)
+                if record is None or record.signer != key.address:
+                    not_canceled[order_id] = "order not found"
+                elif record.status != "LIVE":
+                    not_canceled[order_id] = "order can't be canceled, already matched or canceled"
+                else:
+                    record.status, record.reserved = "CANCELED", 0
+                    canceled.append(order_id)
+        return {"canceled": canceled, "not_canceled": not_canceled}
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _own(self, key: ApiKey) -> list[OrderRecord]:
+        return [o for o in self.orders.values() if o.signer == key.address]
+
+    def order(self, key: ApiKey, order_id: str) -> dict[str, Any] | None:
+        with self._sandbox._lock:
+            record = self.orders.get(order_id.lower())
+            return record.to_json() if record is not None and record.signer == key.address else None
+
+    def open_orders(self, key: ApiKey, filters: dict[str, str]) -> list[dict[str, Any]]:
+        with self._sandbox._lock:
+            return [
+                o.to_json()
+                for o in self._own(key)
+                if o.status == "LIVE"
+                and filters.get("id", o.order_id).lower() == o.order_id
+                and filters.get("market", o.market.condition_id).lower() == o.market.condition_id
+                and filters.get("asset_id", str(o.token_id)) == str(o.token_id)
+            ]
+
+    def trade_list(self, key: ApiKey, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """The key's address's trades, oldest first, filtered like production's query parameters."""
+        after, before = _int(filters.get("after")), _int(filters.get("before"))
+        with self._sandbox._lock:
+            self._sandbox._sync()
+            latest = self._sandbox._latest
+            return [
+                t.to_json(mined=t.block <= latest)
+                for t in self.trades
+                if t.signer == key.address
+                and filters.get("id", t.trade_id) == t.trade_id
+                and filters.get("market", t.market.condition_id).lower() == t.market.condition_id
+                and filters.get("asset_id", str(t.token_id)) == str(t.token_id)
+                and filters.get("maker_address", t.maker_address).lower() == t.maker_address
+                and (after is None or t.match_time >= after)
+                and (before is None or t.match_time <= before)
+            ]
+
+    # -- resolution ------------------------------------------------------------------------
+
+    def winner(self, market: Market) -> int | None:
+        """The winning token of a resolved market, None while it trades."""
+        with self._sandbox._lock:
+            index = self._sandbox._lookup(market.tokens[0])[0].winner
+            return None if index is None else market.tokens[index]
+
+    def resolve(self, condition_id: str, winning_token_id: int) -> None:
+        """Resolve a market: the book is gone, orders on it are refused, LIVE ones canceled."""
+        sandbox = self._sandbox
+        with sandbox._lock:
+            sandbox._sync()
+            try:
+                market = sandbox.market(condition_id)
+            except KeyError:
+                raise ValueError(f"unknown condition id {condition_id}") from None
+            if winning_token_id not in market.tokens:
+                raise ValueError(f"token {winning_token_id} is not an outcome of {condition_id}")
+            book = sandbox._lookup(winning_token_id)[0]
+            index = market.index_of(winning_token_id)
+            if book.winner is not None and book.winner != index:
+                raise ValueError(f"{condition_id} is already resolved to the other outcome")
+            book.winner = index
+            for record in self.orders.values():
+                if record.market == market and record.status == "LIVE":
+                    record.status, record.reserved = "CANCELED", 0
+
+
+def _address(raw: str) -> str:
+    address = raw.lower()
+    if not _ADDRESS.match(address):
+        raise ValueError(f"not an address: {raw!r}")
+    return address
+
+
+def _int(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
