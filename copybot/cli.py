@@ -7,6 +7,7 @@ input; 130 interrupted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -77,17 +78,39 @@ def watch(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0)] = None,
     once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_format: Annotated[
+        str, typer.Option(help="text, or json: one object per line (ts, level, logger, msg, fields) for journald/Loki.")
+    ] = "text",
+    dashboard: Annotated[
+        bool | None,
+        typer.Option(
+            "--dashboard/--no-dashboard", help="Live view instead of log lines (default: when stdout is a terminal)."
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (0 = any free port).", min=0, max=65535)
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics server binds to.")] = "127.0.0.1",
 ) -> None:
-    """Run the copy loop: poll leaders, copy their fills, record a heartbeat each cycle."""
+    """Run the copy loop: poll leaders, copy their fills, record a heartbeat each cycle.
+
+    Under systemd (Type=notify) it reports READY, a watchdog ping with a STATUS line per cycle and
+    STOPPING. SIGINT/SIGTERM: no new cycle starts, the current one may finish (30 s at most).
+    """
     from copybot.config import api_key, load_settings
     from copybot.daemon import watch as run_watch
-    from copybot.logs import log_outcomes, setup_logging
+    from copybot.logs import FORMATS, LEVELS, setup_logging
+    from copybot.monitor import Monitor
+    from copybot.notify import Notifier
 
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"--log-level: {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    if log_level.upper() not in LEVELS:
+        raise ConfigError(f"--log-level: {log_level!r} is not one of {', '.join(LEVELS)}")
+    if log_format not in FORMATS:
+        raise ConfigError(f"--log-format: {log_format!r} is not one of {', '.join(FORMATS)}")
     settings = load_settings(config)
     key = api_key(settings)
-    setup_logging(log_level)
+    live = sys.stdout.isatty() if dashboard is None else dashboard
+    setup_logging(log_level, "json" if log_format == "json" else "text")
     log = logging.getLogger("copybot.watch")
     log.info(
         "starting mode=%s leaders=%d source=%s poll=%ss db=%s",
@@ -96,8 +119,93 @@ def watch(
     )  # fmt: skip
     if not settings.leaders:
         log.warning("no leaders configured: nothing will be copied (add some under `leaders:`)")
-    cycles = asyncio.run(run_watch(settings, key, duration=duration, once=once, on_outcomes=log_outcomes))
+    with contextlib.ExitStack() as stack:
+        metrics = None
+        if metrics_port is not None:
+            from copybot.metrics import Metrics, MetricsServer
+
+            metrics = Metrics()
+            server = MetricsServer(metrics, metrics_host, metrics_port)
+            stack.callback(server.close)
+            log.info("metrics at %s", server.url)
+        view = None
+        if live:
+            from copybot.dashboard import Dashboard
+            from copybot.status import console
+
+            view = stack.enter_context(Dashboard(console(True), settings.source.poll_interval_s))
+        monitor = Monitor(dashboard=view, metrics=metrics, log_copies=view is None)
+        cycles = asyncio.run(
+            run_watch(settings, key, duration=duration, once=once, on_outcomes=monitor.outcomes,
+                      on_cycle=monitor.cycle, on_ready=monitor.ready, notifier=Notifier.from_env())
+        )  # fmt: skip
     log.info("stopped after %d cycles", cycles)
+
+
+@app.command()
+@exits
+def health(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: healthy, checks.")] = False,
+    max_age: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail if the last cycle is older than this many seconds (default: 3 x poll interval + 30).", min=0
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each check may take.", min=0.1)] = 3.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stdout: the exit code says it.")] = False,
+) -> None:
+    """Check settings, database, heartbeat and upstreams, all at once. Exit 0 healthy, 1 not, 2 bad settings.
+
+    Each failing check is one line on stderr: `name: reason`. Meant for cron and monitors.
+    """
+    import time
+
+    from copybot.config import api_key, load_settings, resolve_path
+    from copybot.health import Check, HealthReport, default_max_age, run_checks
+
+    t0 = time.perf_counter()
+    settings = load_settings(config)
+    key = api_key(settings)
+    loaded = Check("settings", True, str(resolve_path(config)), (time.perf_counter() - t0) * 1000)
+    limit = default_max_age(settings) if max_age is None else max_age
+    checks = asyncio.run(run_checks(settings, key, max_age_s=limit, timeout_s=timeout)).checks
+    report = HealthReport((loaded, *checks))
+    if as_json and not quiet:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    elif not quiet:
+        for c in report.checks:
+            typer.echo(f"{'ok' if c.ok else 'FAIL':<5} {c.name:<10} {c.duration_ms:>7.1f} ms  {c.detail}")
+        typer.echo("healthy" if report.healthy else "unhealthy")
+    for line in report.failures():
+        typer.echo(line, err=True)
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+@exits
+def init(
+    path: Annotated[Path, typer.Option("--path", help="Where to write the settings file.")] = Path("settings.yaml"),
+    leader: Annotated[
+        list[str] | None, typer.Option("--leader", help="A leader's wallet address (repeat for more).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented settings file; asks for leader addresses on a terminal when none are given."""
+    from copybot.init import ask_leaders, check_address, write_settings_file
+
+    if path.exists() and not force:  # before asking anything
+        raise ConfigError(f"{path}: already exists; not overwriting it (use --force to replace it)")
+    addresses = [check_address(a) for a in leader or []]
+    if not addresses and sys.stdin.isatty():
+        addresses = ask_leaders(lambda q: str(typer.prompt(q, default="", show_default=False)), typer.echo)
+    settings = write_settings_file(path, addresses, force=force)
+    typer.echo(
+        f"wrote {path} ({len(settings.leaders)} leaders). Next: put your Etherscan key in "
+        f"${settings.source.etherscan.api_key_env}, review the file, then run: copybot watch --config {path}"
+    )
 
 
 @app.command()
@@ -149,11 +257,32 @@ def sandbox(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same chain.")] = 1,
     leaders: Annotated[int, typer.Option(help="How many synthetic leaders trade.", min=0, max=10_000)] = 3,
     block_time: Annotated[float, typer.Option(help="Seconds per block.", min=0.05)] = 2.0,
+    latency_ms: Annotated[float, typer.Option(help="Delay every upstream request by this much.", min=0)] = 0.0,
+    fault_rate: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of each upstream's requests that fail: 40% 5xx, 20% 429, 20% rate-limit body "
+            "(Etherscan; 5xx elsewhere), 10% timeouts, 10% malformed JSON.",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = 0.0,
+    rate_limit: Annotated[bool, typer.Option(help="Enforce Etherscan's 3 calls/s per API key.")] = True,
+    rpc_max_range: Annotated[int, typer.Option(help="Most blocks per eth_getLogs call.", min=1)] = 1000,
+    reorg_every: Annotated[int, typer.Option(help="Reorganise 1-3 blocks every N blocks (0 = never).", min=0)] = 0,
 ) -> None:
-    """Serve the simulated Polymarket (Etherscan V2, CLOB, Gamma) on loopback until Ctrl-C."""
-    from copybot.sandbox import Sandbox, serve
+    """Serve the simulated Polymarket (Etherscan V2, Polygon JSON-RPC, CLOB, Gamma) on loopback until Ctrl-C."""
+    from copybot.sandbox import Sandbox, mixed_faults, serve
 
-    box = Sandbox(seed=seed, leaders=leaders, block_time_s=block_time)
+    box = Sandbox(
+        seed=seed,
+        leaders=leaders,
+        block_time_s=block_time,
+        faults=mixed_faults(fault_rate, latency_ms),
+        etherscan_rate_limit=3.0 if rate_limit else None,
+        rpc_max_range=rpc_max_range,
+        reorg_every=reorg_every,
+    )
 
     def ready(urls: dict[str, str]) -> None:
         typer.echo(f"sandbox listening (seed {seed}, {leaders} leaders, block every {block_time}s)")
@@ -161,6 +290,11 @@ def sandbox(
             typer.echo(f"  {name:<9} {url}")
         typer.echo(f"  api key   {box.api_key}")
         typer.echo("  leaders   " + " ".join(box.leaders[:10]) + (" …" if len(box.leaders) > 10 else ""))
+        typer.echo(
+            f"  faults    {fault_rate:.0%} of requests, latency {latency_ms:g} ms; "
+            f"etherscan limit {'3/s' if rate_limit else 'off'}; rpc range {rpc_max_range}; "
+            f"reorg every {reorg_every or 'never'}"
+        )
 
     try:
         asyncio.run(serve(box, "127.0.0.1", port, ready))

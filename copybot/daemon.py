@@ -1,8 +1,12 @@
 """The watch loop: a fixed-period cycle of poll -> store -> copy -> mark -> heartbeat.
 
 A cycle never half-applies: new fills and the cursors covering them are stored together, and
-decisions are stored per batch. Stopping (SIGINT/SIGTERM sets ``stop``) waits for the current
-cycle to end. A permanent upstream error (bad API key) ends the loop with that error recorded.
+decisions are stored per batch. SIGINT/SIGTERM stop the loop: no new cycle (so no new fills) is
+started, the one in flight gets ``grace_s`` seconds to finish and is cancelled after that (or at
+a second signal) - safe, because every store write is one synchronous transaction, so a
+cancellation can only land between transactions. A permanent upstream error (bad API key) ends
+the loop with that error recorded. systemd hears READY=1 at start, WATCHDOG=1 + STATUS= after
+every cycle (so a hung loop stops pinging and gets restarted) and STOPPING=1 at the end.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +24,14 @@ from copybot.app import App, build_app
 from copybot.clock import Clock
 from copybot.config import Settings
 from copybot.errors import PermanentUpstreamError, TransientError
-from copybot.models import CopyOutcome
+from copybot.models import CopyOutcome, from_units
+from copybot.notify import Notifier, watchdog_period
 from copybot.positions import mark_positions
 from copybot.store import CycleStats
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 30.0  # how long a stop waits for the cycle in flight (the unit's TimeoutStopSec is 60)
 
 
 @dataclass
@@ -37,11 +44,15 @@ class CycleReport:
 
 
 class Daemon:
-    def __init__(self, app: App, on_cycle: Callable[[CycleReport], None] | None = None) -> None:
+    def __init__(
+        self, app: App, on_cycle: Callable[[CycleReport], None] | None = None, *, notifier: Notifier | None = None
+    ) -> None:
         self.app = app
         self._on_cycle = on_cycle
+        self._notifier = notifier or Notifier(None)
         self._calls = app.api_calls()
         self._hits, self._misses = app.cache_counts()
+        self.cycles = 0
 
     async def cycle(self) -> CycleReport:
         app, clock = self.app, self.app.clock
@@ -51,7 +62,7 @@ class Daemon:
         try:
             poll = await app.source.poll(app.store.cursors(), app.leaders)
             latest = poll.latest_block
-            new_fills = app.store.save_fills(poll.fills, poll.cursors, clock.now())
+            new_fills = app.store.save_poll(poll, clock.now()).new
             if poll.failed:
                 error = "; ".join(f"{leader[:10]}: {msg}" for leader, msg in poll.failed.items())
         except TransientError as exc:
@@ -72,10 +83,26 @@ class Daemon:
             error = error or str(exc)
             log.warning("copy/mark step failed, retrying next cycle: %s", exc)
         stats = self._record(started, t0, new_fills, decided, error)
+        self.cycles += 1
         report = CycleReport(stats, new_fills, latest, app.executor.deferred, phases)
         if self._on_cycle is not None:
             self._on_cycle(report)
+        if self._notifier.enabled:
+            # the only place that pings the watchdog: a loop stuck anywhere stops the pings
+            self._notifier.alive(self.summary(report))
         return report
+
+    def summary(self, report: CycleReport | None = None) -> str:
+        """One line for systemd's STATUS= (shown by ``systemctl status``)."""
+        store = self.app.store
+        cash = from_units(store.cash()).quantize(from_units(10_000))
+        # trades rows are exactly the filled copies: one per filled decision
+        line = f"cycle {self.cycles}, fills {store.count('fills')}, copies {store.count('trades')}, cash {cash} USDC"
+        if report is not None:
+            line = f"block {report.latest_block}, {line}"
+            if report.stats.last_error:
+                line += f", last error: {report.stats.last_error[:120]}"
+        return line
 
     def _record(self, started: float, t0: float, fills: int, decided: int, error: str) -> CycleStats:
         app = self.app
@@ -96,15 +123,28 @@ class Daemon:
         app.store.record_cycle(stats)
         return stats
 
-    async def run(self, *, stop: asyncio.Event, duration: float | None = None, once: bool = False) -> int:
-        """Cycle until ``stop`` is set, ``duration`` seconds pass, or once. Returns cycles run."""
+    async def run(
+        self,
+        *,
+        stop: asyncio.Event,
+        duration: float | None = None,
+        once: bool = False,
+        grace_s: float = STOP_GRACE_S,
+        hurry: asyncio.Event | None = None,
+    ) -> int:
+        """Cycle until ``stop`` is set, ``duration`` seconds pass, or once. Returns cycles completed.
+
+        A stop during a cycle lets it finish for up to ``grace_s`` seconds (less if ``hurry`` is
+        set), then cancels it.
+        """
         clock = self.app.clock
         period = self.app.settings.source.poll_interval_s
         deadline = None if duration is None else clock.monotonic() + duration
         cycles = 0
         while not stop.is_set():
             t0 = clock.monotonic()
-            await self.cycle()
+            if not await self._cycle_until_stopped(stop, grace_s, hurry or asyncio.Event()):
+                break
             cycles += 1
             if once or (deadline is not None and clock.monotonic() >= deadline):
                 break
@@ -112,19 +152,40 @@ class Daemon:
             if deadline is not None:
                 wait = min(wait, deadline - clock.monotonic())
             if wait > 0:
-                await _sleep_or_stop(clock.sleep(wait), stop)
+                await _first_of(clock.sleep(wait), stop.wait())
         return cycles
 
+    async def _cycle_until_stopped(self, stop: asyncio.Event, grace_s: float, hurry: asyncio.Event) -> bool:
+        """One cycle, bounded once a stop arrives. False if it had to be cancelled."""
+        task = asyncio.ensure_future(self.cycle())
+        try:
+            await _first_of(task, stop.wait())
+            if not task.done():
+                log.info("stopping: letting the current cycle finish (at most %gs)", grace_s)
+                # wall time on purpose, not the injected clock: this bounds a real shutdown
+                await _first_of(task, hurry.wait(), within=grace_s)
+            if not task.done():
+                log.warning("stopping: the current cycle was cancelled unfinished; its fills stay pending")
+                return False
+            task.result()  # re-raises a permanent upstream error
+            return True
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
-async def _sleep_or_stop(sleeper: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-    sleep_task = asyncio.ensure_future(sleeper)
-    stop_task = asyncio.ensure_future(stop.wait())
+
+async def _first_of(*aws: Awaitable[Any], within: float | None = None) -> None:
+    """Wait until the first of ``aws`` completes (or ``within`` seconds pass); cancel the others that we
+    created. A task passed in is left running: its owner decides what happens to it."""
+    tasks = [aw if isinstance(aw, asyncio.Future) else asyncio.ensure_future(aw) for aw in aws]
+    ours = [t for t, aw in zip(tasks, aws, strict=True) if t is not aw]
     try:
-        await asyncio.wait({sleep_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (sleep_task, stop_task):
-            task.cancel()
-        await asyncio.gather(sleep_task, stop_task, return_exceptions=True)
+        for t in ours:
+            t.cancel()
+        await asyncio.gather(*ours, return_exceptions=True)
 
 
 async def watch(
@@ -135,23 +196,61 @@ async def watch(
     once: bool = False,
     on_outcomes: Callable[[Sequence[CopyOutcome]], None] | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
+    on_ready: Callable[[App], None] | None = None,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    notifier: Notifier | None = None,
+    grace_s: float = STOP_GRACE_S,
 ) -> int:
-    """Build the app and run the loop until done; SIGINT/SIGTERM end it after the current cycle."""
-    app = build_app(settings, api_key, clock=clock, transport=transport, on_outcomes=on_outcomes)
-    stop = asyncio.Event()
+    """Build the app and run the loop until done. The first SIGINT/SIGTERM stops it after the
+    current cycle (bounded by ``grace_s``), a second one cancels that cycle at once."""
+    notifier = notifier or Notifier(None)
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def request_stop() -> None:
+        if stop.is_set():
+            hurry.set()
+            return
+        log.info("stop requested: no new cycles; finishing the current one")
+        stop.set()
+        notifier.stopping()
+
+    # installed before the app is built, so an early SIGTERM still ends in a clean stop
+    installed = _install_signal_handlers(request_stop)
+    app: App | None = None
+    try:
+        app = build_app(settings, api_key, clock=clock, transport=transport, on_outcomes=on_outcomes)
+        if on_ready is not None:
+            on_ready(app)
+        daemon = Daemon(app, on_cycle, notifier=notifier)
+        _check_watchdog(settings.source.poll_interval_s)
+        notifier.ready(f"started: {len(settings.leaders)} leaders, {daemon.summary()}")
+        return await daemon.run(stop=stop, duration=duration, once=once, grace_s=grace_s, hurry=hurry)
+    finally:
+        notifier.stopping()
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        if app is not None:
+            await app.aclose()
+
+
+def _install_signal_handlers(handler: Callable[[], None]) -> list[signal.Signals]:
     loop = asyncio.get_running_loop()
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, handler)
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
-    try:
-        return await Daemon(app, on_cycle).run(stop=stop, duration=duration, once=once)
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        await app.aclose()
+    return installed
+
+
+def _check_watchdog(poll_interval_s: float) -> None:
+    period = watchdog_period()
+    if period is not None and poll_interval_s * 2 > period:
+        log.warning(
+            "source.poll_interval_s (%gs) is more than half of systemd's WatchdogSec (%gs): slow cycles "
+            "will be killed as hung; raise WatchdogSec", poll_interval_s, period,
+        )  # fmt: skip

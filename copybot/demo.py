@@ -1,8 +1,8 @@
 """``copybot demo``: the whole bot against the sandbox, on loopback, in paper mode.
 
 Starts the sandbox on a free port, writes an ordinary settings file pointing at it (so the run
-goes through exactly the code path of ``copybot watch``), shows what happens (a live rich view on
-a terminal, log lines otherwise), then prints the status summary.
+goes through exactly the code path of ``copybot watch``), shows what happens (the ``watch``
+dashboard on a terminal, log lines otherwise), then prints the status summary.
 """
 
 from __future__ import annotations
@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
-from rich.console import Console, Group
-from rich.live import Live
 
 from copybot.config import api_key, load_settings
-from copybot.daemon import CycleReport, watch
+from copybot.daemon import watch
+from copybot.dashboard import Dashboard
 from copybot.logs import log_outcomes, setup_logging
-from copybot.models import CopyOutcome
+from copybot.monitor import Monitor
 from copybot.sandbox import Sandbox, serve_in_thread
 from copybot.status import console as status_console
 from copybot.status import renderables, snapshot
@@ -69,7 +67,11 @@ def run_demo(*, duration: float, seed: int, leaders: int, workdir: Path, live: b
             f"(settings: {settings_path})"
         )
         if live:
-            _run_live(settings_path, duration, console)
+            setup_logging("WARNING")
+            with Dashboard(console, settings.source.poll_interval_s) as view:
+                monitor = Monitor(dashboard=view, log_copies=False)
+                asyncio.run(watch(settings, api_key(settings), duration=duration, on_outcomes=monitor.outcomes,
+                                  on_cycle=monitor.cycle, on_ready=monitor.ready))  # fmt: skip
         else:
             setup_logging("INFO")
             asyncio.run(watch(settings, api_key(settings), duration=duration, on_outcomes=log_outcomes))
@@ -81,26 +83,3 @@ def run_demo(*, duration: float, seed: int, leaders: int, workdir: Path, live: b
         console.print(f"\nInspect it yourself: copybot status --config {settings_path}")
     finally:
         store.close()
-
-
-def _run_live(settings_path: Path, duration: float, console: Console) -> None:
-    settings = load_settings(settings_path)
-    setup_logging("WARNING")
-    with Live(console=console, refresh_per_second=4, transient=False) as view:
-
-        def refresh(report: CycleReport) -> None:
-            store = Store.open(settings.storage.path, create=False)
-            try:
-                status = snapshot(store, time.time(), limit=12)
-            finally:
-                store.close()
-            header = (
-                f"block {report.latest_block}  cycle {report.stats.duration_ms:.0f} ms  "
-                f"api calls {report.stats.api_calls}  new fills {report.new_fills}"
-            )
-            view.update(Group(header, *renderables(status)[:1], *renderables(status)[2:]))
-
-        def ignore(_: Sequence[CopyOutcome]) -> None:
-            return None
-
-        asyncio.run(watch(settings, api_key(settings), duration=duration, on_outcomes=ignore, on_cycle=refresh))

@@ -126,6 +126,7 @@ def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
             "last_error": hb["last_error"],
             "upstreams": _upstreams(health),
             "caches": health.get("caches", {}),
+            "source": health.get("source", {}),
         },
     }
 
@@ -170,30 +171,41 @@ def console(stream_is_tty: bool) -> Console:
 
 def renderables(status: dict[str, Any], copies: int | None = None) -> list[RenderableType]:
     """The status as rich renderables: a summary line, leaders, open positions, recent copies."""
+    out: list[RenderableType] = [summary_text(status)]
+    if status["stats"].get("last_error"):
+        out.append(Text(f"last error: {status['stats']['last_error']}", style="yellow"))
+    shown = status["copies"] if copies is None else status["copies"][:copies]
+    out += [leaders_table(status), positions_table(status), copies_table(shown)]
+    return out
+
+
+def summary_text(status: dict[str, Any]) -> Text:
     b, s = status["bankroll"], status["stats"]
     age = "never" if s["heartbeat_age_s"] is None else f"{s['heartbeat_age_s']}s ago"
     lookups = s["cache_hits"] + s["cache_misses"]
-    summary = Text.from_markup(
+    return Text.from_markup(
         f"[bold]copybot[/] [cyan]{status['mode']}[/]  cash [bold]{_num(b['cash_usdc'], 2)}[/]  "
         f"exposure {_num(b['exposure_usdc'], 2)}  realized {_num(b['realized_pnl_usdc'], 2)}  "
         f"unrealized {_num(b['unrealized_pnl_usdc'], 2)}\n"
         f"cycles {s['cycles']} (last {age})  api calls {s['api_calls']}  cache hits {s['cache_hits']}/{lookups}"
     )
-    out: list[RenderableType] = [summary]
-    if s.get("last_error"):
-        out.append(Text(f"last error: {s['last_error']}", style="yellow"))
-    leaders = _table("Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "last fill")
+
+
+def leaders_table(status: dict[str, Any]) -> Table:
+    table = _table("Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "last fill")
     for r in status["leaders"]:
         last = (r["last_fill_at"] or "-").replace("T", " ").rstrip("Z")
-        leaders.add_row(_short(r["address"]), r["label"], str(r["cursor_block"]), str(r["fills_seen"]),
-                        str(r["copied"]), str(r["skipped"]), last)  # fmt: skip
-    positions = _table("Open positions", "market", "shares", "avg", "mark", "cost", "unrealized")
+        table.add_row(_short(r["address"]), r["label"], str(r["cursor_block"]), str(r["fills_seen"]),
+                      str(r["copied"]), str(r["skipped"]), last)  # fmt: skip
+    return table
+
+
+def positions_table(status: dict[str, Any]) -> Table:
+    table = _table("Open positions", "market", "shares", "avg", "mark", "cost", "unrealized")
     for p in status["positions"]:
-        positions.add_row(_market(p), _num(p["shares"], 2), _num(p["avg_price"], 4), _num(p["mark_price"], 4),
-                          _num(p["cost_usdc"], 2), _num(p["unrealized_pnl_usdc"], 2))  # fmt: skip
-    shown = status["copies"] if copies is None else status["copies"][:copies]
-    out += [leaders, positions, copies_table(shown)]
-    return out
+        table.add_row(_market(p), _num(p["shares"], 2), _num(p["avg_price"], 4), _num(p["mark_price"], 4),
+                      _num(p["cost_usdc"], 2), _num(p["unrealized_pnl_usdc"], 2))  # fmt: skip
+    return table
 
 
 def copies_table(copies: list[dict[str, Any]], title: str = "Recent copies") -> Table:

@@ -1,0 +1,249 @@
+"""``copybot health``: can the bot work, and is its loop alive? For cron, monitors and people.
+
+Every check has a name and its own timeout and they all run at once, so the command takes about
+as long as the slowest upstream. The database is opened read-only (never migrated or created)
+and read in a worker thread that is interrupted on timeout. Upstreams are called with httpx
+directly, one client each, without retries: a health check reports the first answer. Messages
+never contain the API key nor a query string; the RPC URL (which often embeds a key) is never shown.
+Imports stay light: no web3, no CLOB SDK, so cron can run this every few minutes cheaply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from copybot.config import Settings
+from copybot.errors import CopybotError, RateLimited
+from copybot.sources.etherscan import check_block_number
+from copybot.store import SCHEMA_VERSION, Store
+
+CHECK_TIMEOUT_S = 3.0
+RATE_LIMIT_TRIES, RATE_LIMIT_PAUSE_S = 3, 0.4
+T = TypeVar("T")
+
+
+class CheckFailed(Exception):
+    """A check's verdict: the message is the reason shown after ``name:``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    duration_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "duration_ms": round(self.duration_ms, 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def failures(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "checks": [c.as_dict() for c in self.checks]}
+
+
+def default_max_age(settings: Settings) -> float:
+    """Three missed cycles plus slack for one slow cycle (retries, a big backlog)."""
+    return 3 * settings.source.poll_interval_s + 30.0
+
+
+async def run_checks(
+    settings: Settings,
+    api_key: str,
+    *,
+    max_age_s: float,
+    timeout_s: float = CHECK_TIMEOUT_S,
+    now: Callable[[], float] = time.time,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> HealthReport:
+    """Run every check concurrently; a failure or timeout of one never affects the others."""
+    db = settings.storage.path
+    probes: list[tuple[str, Callable[[], Awaitable[str]]]] = [
+        ("database", lambda: _with_store(db, _database)),
+        ("heartbeat", lambda: _with_store(db, lambda store: _heartbeat(store, max_age_s, now()))),
+    ]
+    # one TLS context for all clients: building one (loading the CA bundle) costs ~20 ms each
+    tls = httpx.create_ssl_context()
+    async with contextlib.AsyncExitStack() as stack:
+
+        def client(base_url: str = "") -> httpx.AsyncClient:
+            c = httpx.AsyncClient(
+                base_url=base_url, timeout=timeout_s, transport=transport, verify=tls,
+                headers={"User-Agent": "copybot-health"},
+            )  # fmt: skip
+            stack.push_async_callback(c.aclose)
+            return c
+
+        if settings.source.kind == "rpc":
+            rpc = client()
+            probes.append(("rpc", lambda: _rpc(rpc, settings)))
+        else:
+            es = client()
+            probes.append(("etherscan", lambda: _etherscan(es, settings, api_key)))
+        clob, gamma = client(settings.clob.url), client(settings.gamma.url)
+        probes += [("clob", lambda: _clob(clob)), ("gamma", lambda: _gamma(gamma))]
+        checks = await asyncio.gather(*(_timed(name, probe, timeout_s, api_key) for name, probe in probes))
+    return HealthReport(tuple(checks))
+
+
+async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout_s: float, secret: str) -> Check:
+    t0 = time.perf_counter()
+    try:
+        detail, ok = await asyncio.wait_for(probe(), timeout_s), True
+    except TimeoutError:
+        detail, ok = f"timed out after {timeout_s:g}s", False
+    except CheckFailed as exc:
+        detail, ok = str(exc), False
+    except Exception as exc:  # a bug or an odd answer must not hide the other checks
+        detail, ok = f"unexpected {type(exc).__name__}", False
+    if secret:  # belt and braces: no message is built from the key, but never let one through
+        detail = detail.replace(secret, "***")
+    return Check(name, ok, detail, (time.perf_counter() - t0) * 1000)
+
+
+# ---- database (read-only, in a worker thread) -------------------------------------------------
+async def _with_store(path: str, read: Callable[[Store], T]) -> T:
+    opened: list[sqlite3.Connection] = []
+    cancelled = False
+
+    def run() -> T:
+        conn = _open_read_only(Path(path))
+        opened.append(conn)
+        try:
+            if cancelled:
+                raise CheckFailed("cancelled")
+            return read(Store(conn, path))
+        except sqlite3.Error as exc:
+            raise CheckFailed(f"cannot read {path}: {exc}") from None
+        finally:
+            conn.close()
+
+    try:
+        return await asyncio.to_thread(run)
+    except asyncio.CancelledError:
+        cancelled = True
+        for conn in opened:
+            with contextlib.suppress(sqlite3.Error):
+                conn.interrupt()  # a timed-out integrity_check stops now instead of holding up the exit
+        raise
+
+
+def _open_read_only(p: Path) -> sqlite3.Connection:
+    if not p.is_file():
+        raise CheckFailed(f"no database at {p} (has `copybot watch` run with these settings?)")
+    try:
+        # mode=ro: a health check must never create, migrate or write the daemon's database
+        conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise CheckFailed(f"cannot open {p}: {exc}") from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _database(store: Store) -> str:
+    version = store.schema_version
+    if version != SCHEMA_VERSION:
+        newer = "newer than this copybot" if version > SCHEMA_VERSION else "older (run `copybot watch` to migrate)"
+        raise CheckFailed(f"schema v{version}, expected v{SCHEMA_VERSION}: {newer}")
+    if not store.integrity_ok():
+        raise CheckFailed("PRAGMA integrity_check reports corruption (restore from a backup)")
+    return f"schema v{version}, integrity ok"
+
+
+def _heartbeat(store: Store, max_age_s: float, now: float) -> str:
+    row = store.heartbeat()
+    last = row["last_cycle_at"]
+    if last is None:
+        raise CheckFailed("no cycle has run yet: is `copybot watch` running?")
+    age = now - float(last)
+    if age > max_age_s:
+        raise CheckFailed(f"last cycle {age:.1f}s ago (max {max_age_s:g}s): is `copybot watch` running?")
+    return f"last cycle {age:.1f}s ago, {row['cycles']} cycles"
+
+
+# ---- upstreams ----------------------------------------------------------------------------------
+async def _send(request: Awaitable[httpx.Response]) -> httpx.Response:
+    try:
+        response = await request
+    except httpx.TimeoutException:
+        raise CheckFailed("timed out") from None
+    except httpx.TransportError as exc:  # str(exc) may name the URL: only the kind of failure is shown
+        raise CheckFailed(f"connection failed ({type(exc).__name__})") from None
+    if response.status_code >= 400:
+        raise CheckFailed(f"HTTP {response.status_code}")
+    return response
+
+
+async def _get_json(client: httpx.AsyncClient, url: str, params: dict[str, Any] | None = None) -> Any:
+    response = await _send(client.get(url, params=params))
+    try:
+        return response.json()
+    except ValueError:
+        raise CheckFailed("answer is not JSON") from None
+
+
+async def _etherscan(client: httpx.AsyncClient, settings: Settings, api_key: str) -> str:
+    es = settings.source.etherscan
+    params = {"chainid": es.chain_id, "module": "proxy", "action": "eth_blockNumber", "apikey": api_key}
+    for attempt in range(RATE_LIMIT_TRIES):
+        body = await _get_json(client, es.url, params)
+        try:
+            return f"key valid, block {check_block_number(body)}"
+        except RateLimited:
+            # the running loop may be using the whole per-second budget: the window is 1 s, try again
+            if attempt + 1 < RATE_LIMIT_TRIES:
+                await asyncio.sleep(RATE_LIMIT_PAUSE_S)
+        except CopybotError as exc:
+            raise CheckFailed(str(exc).removeprefix("etherscan: ")) from None
+    return "key not refused, but rate limited right now"
+
+
+async def _rpc(client: httpx.AsyncClient, settings: Settings) -> str:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+    response = await _send(client.post(settings.source.rpc.url, json=call))
+    try:
+        block = int(response.json()["result"], 16)
+    except (ValueError, TypeError, KeyError):
+        raise CheckFailed("eth_blockNumber gave no block number") from None
+    return f"block {block}"
+
+
+async def _clob(client: httpx.AsyncClient) -> str:
+    pair = await asyncio.gather(_send(client.get("/")), _get_json(client, "/version"), return_exceptions=True)
+    root: httpx.Response | BaseException = pair[0]
+    version: Any = pair[1]
+    if isinstance(root, BaseException):
+        raise root
+    if isinstance(version, BaseException):
+        raise version
+    if root.text.strip().strip('"') != "OK":  # the CLOB answers the JSON string "OK"
+        raise CheckFailed(f"GET / answered {root.text[:40]!r}, expected OK")
+    if version != {"version": 2}:
+        raise CheckFailed(f"GET /version answered {str(version)[:60]}, expected CLOB version 2")
+    return "OK, version 2"
+
+
+async def _gamma(client: httpx.AsyncClient) -> str:
+    body = await _get_json(client, "/markets", {"limit": 1})
+    if not isinstance(body, list):
+        raise CheckFailed("GET /markets did not answer a list of markets")
+    return "markets reachable"

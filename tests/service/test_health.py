@@ -1,0 +1,152 @@
+"""`copybot health`: against a served sandbox after a short `watch` run, and check by check in process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from copybot.config import Settings, parse_settings
+from copybot.health import Check, HealthReport, run_checks
+from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
+from tests.integration.helpers import KEY_ENV, run_cli, settings_dict
+from tests.service.helpers import sandbox_settings
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSandbox, Path]]:
+    """A sandbox and the settings of a bot that has just run two cycles against it."""
+    box = Sandbox(seed=21, leaders=2, block_time_s=0.25, trade_prob=0.5)
+    with serve_in_thread(box) as server:
+        cfg = sandbox_settings(tmp_path_factory.mktemp("health"), server)
+        ran = run_cli("watch", "--config", str(cfg), "--duration", "0.4", env={KEY_ENV: box.api_key})
+        assert ran.returncode == 0, ran.stderr
+        yield server, cfg
+
+
+def test_healthy_after_a_watch_run(served: tuple[RunningSandbox, Path]) -> None:
+    server, cfg = served
+    result = run_cli("health", "--config", str(cfg), "--json", env={KEY_ENV: server.sandbox.api_key})
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["healthy"] is True
+    names = [c["name"] for c in data["checks"]]
+    assert names == ["settings", "database", "heartbeat", "etherscan", "clob", "gamma"]
+    for c in data["checks"]:
+        assert set(c) == {"name", "ok", "detail", "duration_ms"} and c["ok"], c
+    assert result.stderr == ""
+
+
+def test_old_heartbeat_is_unhealthy_with_one_line(served: tuple[RunningSandbox, Path]) -> None:
+    server, cfg = served
+    result = run_cli("health", "--config", str(cfg), "--max-age", "0.001", env={KEY_ENV: server.sandbox.api_key})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("heartbeat: last cycle "), result.stderr
+    assert "FAIL  heartbeat" in result.stdout and "unhealthy" in result.stdout
+
+
+def test_invalid_key_is_named_and_never_printed(served: tuple[RunningSandbox, Path]) -> None:
+    _, cfg = served
+    secret = "wrong-key-0123456789abcdef"
+    for extra in ([], ["--json"], ["--quiet"]):
+        result = run_cli("health", "--config", str(cfg), *extra, env={KEY_ENV: secret})
+        assert result.returncode == 1
+        assert "etherscan: Invalid API Key" in result.stderr.splitlines()
+        assert secret not in result.stdout + result.stderr
+    assert result.stdout == ""  # --quiet
+
+
+def test_broken_settings_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text("risk:\n  max_slippage: 2\n", encoding="utf-8")
+    result = run_cli("health", "--config", str(cfg), "--quiet", env={KEY_ENV: "k"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("copybot: error: ") and "risk.max_slippage" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+
+
+# ---- in process: each check on its own ---------------------------------------------------------
+def _settings(tmp_path: Path, **over: object) -> Settings:
+    urls = {"etherscan": "http://up/etherscan", "clob": "http://up/clob", "gamma": "http://up/gamma"}
+    data = settings_dict(urls, [], tmp_path / "none.db", 0)
+    data.update(over)
+    return parse_settings(data, "t.yaml", environ={})
+
+
+def _check(report: HealthReport, name: str) -> Check:
+    return next(c for c in report.checks if c.name == name)
+
+
+def test_checks_run_concurrently_each_with_its_timeout(tmp_path: Path) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/gamma"):
+            await asyncio.sleep(5)  # hangs: only this check times out
+        if request.url.path == "/clob/version":
+            return httpx.Response(200, json={"version": 1})
+        if request.url.path == "/etherscan":
+            await asyncio.sleep(0.3)
+            return httpx.Response(200, json={"jsonrpc": "2.0", "id": 1, "result": "0x10"})
+        return httpx.Response(200, json="OK")
+
+    settings = _settings(tmp_path)
+    t0 = time.monotonic()
+    transport = httpx.MockTransport(handler)
+    report = asyncio.run(run_checks(settings, "sekrit", max_age_s=10, timeout_s=0.5, transport=transport))
+    elapsed = time.monotonic() - t0
+    assert elapsed < 1.5, "checks ran one after another"
+    assert _check(report, "gamma").detail == "timed out after 0.5s"
+    assert _check(report, "etherscan").detail == "key valid, block 16"
+    assert "expected CLOB version 2" in _check(report, "clob").detail
+    assert _check(report, "database").detail.startswith("no database at")
+    assert not report.healthy
+
+
+def test_upstream_errors_carry_no_query_string_or_key(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/etherscan":
+            raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
+        return httpx.Response(503, text=str(request.url))
+
+    transport = httpx.MockTransport(handler)
+    report = asyncio.run(run_checks(_settings(tmp_path), "sekrit-key", max_age_s=10, transport=transport))
+    text = json.dumps(report.as_dict())
+    assert "sekrit-key" not in text and "apikey" not in text and "chainid=" not in text
+    assert _check(report, "etherscan").detail == "connection failed (ConnectError)"
+    assert _check(report, "gamma").detail == "HTTP 503"
+
+
+def test_database_checks_schema_without_touching_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    sqlite3.connect(db).close()  # an empty database: schema v0
+    before = db.read_bytes()
+    settings = _settings(tmp_path, storage={"path": str(db)})
+    ok = httpx.MockTransport(lambda request: httpx.Response(200, json="OK"))
+    report = asyncio.run(run_checks(settings, "k", max_age_s=10, timeout_s=1, transport=ok))
+    assert "schema v0, expected v" in _check(report, "database").detail
+    assert "cannot read" in _check(report, "heartbeat").detail
+    assert db.read_bytes() == before, "health must open the database read-only"
+
+
+def test_rpc_source_is_checked_instead_of_etherscan_without_showing_its_url(tmp_path: Path) -> None:
+    rpc_url = "http://node.example/v2/secret-key-in-path"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "node.example":
+            body = json.loads(request.content)
+            assert body["method"] == "eth_blockNumber"
+            return httpx.Response(502, text=f"bad gateway for {request.url}")
+        return httpx.Response(200, json="OK")
+
+    settings = _settings(tmp_path, source={"kind": "rpc", "rpc": {"url": rpc_url}})
+    report = asyncio.run(run_checks(settings, "", max_age_s=10, transport=httpx.MockTransport(handler)))
+    names = [c.name for c in report.checks]
+    assert "rpc" in names and "etherscan" not in names
+    assert _check(report, "rpc").detail == "HTTP 502"
+    assert "secret-key-in-path" not in json.dumps(report.as_dict())

@@ -1,0 +1,97 @@
+"""Stopping: SIGTERM during a run leaves a consistent store; a stuck cycle is bounded by the grace."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from copybot.clock import SystemClock
+from copybot.daemon import Daemon
+from copybot.sandbox import Sandbox, serve_in_thread
+from tests.service.helpers import key_env, sandbox_settings, start_watch
+
+
+def test_sigterm_mid_run_exits_0_with_a_consistent_store(tmp_path: Path) -> None:
+    # a long backlog, so the signal lands while fills are still being copied
+    box = Sandbox(seed=13, leaders=4, block_time_s=0.1, trade_prob=0.9, start_block=95_000_000)
+    with serve_in_thread(box) as server:
+        time.sleep(1.5)  # ~15 blocks of history to catch up on
+        cfg = sandbox_settings(tmp_path, server)
+        with start_watch(cfg, key_env(server)) as proc:
+            assert proc.stderr is not None
+            for line in proc.stderr:  # wait for the first copy decision: we are mid-cycle
+                if "decision=" in line:
+                    break
+            proc.send_signal(signal.SIGTERM)
+            _, rest = proc.communicate(timeout=40)
+            err = line + rest
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "stop requested" in err and "stopped after" in err
+    db = sqlite3.connect(tmp_path / "bot.db")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        fills = db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        assert fills > 0
+        half = db.execute(
+            "SELECT f.id, f.state, COUNT(d.id) FROM fills f LEFT JOIN decisions d ON d.fill_id = f.id "
+            "GROUP BY f.id HAVING NOT ((f.state = 'pending' AND COUNT(d.id) = 0) OR "
+            "(f.state = 'done' AND COUNT(d.id) = 1))"
+        ).fetchall()
+        assert half == [], "a fill is half-recorded"
+        orphans = db.execute("SELECT COUNT(*) FROM orders o LEFT JOIN decisions d USING (fill_id) WHERE d.id IS NULL")
+        assert orphans.fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+class _Stuck(Daemon):
+    """A daemon whose cycle hangs (a stuck upstream call), counting how it ended."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self.cancelled = 0
+
+    async def cycle(self) -> Any:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+def _fake_app() -> Any:
+    return SimpleNamespace(
+        api_calls=lambda: 0, cache_counts=lambda: (0, 0), clock=SystemClock(),
+        settings=SimpleNamespace(source=SimpleNamespace(poll_interval_s=0.01)),
+    )  # fmt: skip
+
+
+def test_stop_cancels_a_stuck_cycle_after_the_grace() -> None:
+    async def scenario() -> tuple[int, float, int]:
+        daemon, stop = _Stuck(_fake_app()), asyncio.Event()
+        asyncio.get_running_loop().call_later(0.1, stop.set)
+        t0 = time.monotonic()
+        cycles = await daemon.run(stop=stop, grace_s=0.3)
+        return cycles, time.monotonic() - t0, daemon.cancelled
+
+    cycles, elapsed, cancelled = asyncio.run(scenario())
+    assert cycles == 0 and cancelled == 1
+    assert 0.35 <= elapsed < 2
+
+
+def test_second_signal_cancels_at_once() -> None:
+    async def scenario() -> float:
+        daemon, stop, hurry = _Stuck(_fake_app()), asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, stop.set)
+        loop.call_later(0.1, hurry.set)
+        t0 = time.monotonic()
+        await daemon.run(stop=stop, grace_s=30, hurry=hurry)
+        return time.monotonic() - t0
+
+    assert asyncio.run(scenario()) < 1
