@@ -11,10 +11,20 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from copybot.errors import ConfigError
 
@@ -23,6 +33,7 @@ DEFAULT_PATH = Path("settings.yaml")
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Fraction = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class _Section(BaseModel):
@@ -33,7 +44,7 @@ class _Section(BaseModel):
 def _address(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         # YAML 1.1 reads an unquoted 0x... as a hex integer; accepting it would lose the checksum case.
-        raise ValueError("was read as a number: put the address in quotes, e.g. \"0x...\"")
+        raise ValueError('was read as a number: put the address in quotes, e.g. "0x..."')
     if not isinstance(value, str):
         raise ValueError("must be a string like 0x followed by 40 hex digits")
     v = value.strip()
@@ -46,20 +57,6 @@ def _address(value: object) -> str:
         if not is_checksum_address("0x" + body):
             raise ValueError(f"{value!r} has mixed case but a wrong checksum")
     return "0x" + body.lower()
-
-
-class Leader(_Section):
-    address: str
-    label: str = ""
-
-    @field_validator("address", mode="before")
-    @classmethod
-    def _check_address(cls, value: object) -> str:
-        return _address(value)
-
-    @property
-    def name(self) -> str:
-        return self.label or self.address[:10]
 
 
 class EtherscanSettings(_Section):
@@ -127,19 +124,110 @@ class GammaSettings(HttpService):
 
 
 class RiskSettings(_Section):
-    sizing: Literal["fixed", "proportional"] = "fixed"
+    """Sizing, caps, execution guards and kill switches, applied by ``copybot.risk.decide``.
+
+    Money keys are pUSD (``*_usdc``); fractions are plain fractions (0.02 = 2%, never 2). A cap or
+    switch set to 0 is off. ``leaders[].risk`` may override any of these keys for one leader
+    (see :func:`effective_risk`).
+    """
+
+    # sizing of a copied BUY, then clamped to [min_order_usdc, max_order_usdc]
+    sizing: Literal["fixed", "proportional", "bankroll_pct", "risk"] = "fixed"
     fixed_usdc: NonNegDecimal = Decimal(10)
     copy_ratio: NonNegDecimal = Decimal("0.1")
+    bankroll_pct: Fraction = Decimal("0.01")
+    risk_per_trade: Fraction = Decimal("0.01")
     min_order_usdc: NonNegDecimal = Decimal(1)
     max_order_usdc: PosDecimal = Decimal(100)
+    # caps on what we hold (cost basis, all leaders); a BUY is shrunk to fit
+    max_position_usdc: NonNegDecimal = Decimal(0)
+    max_market_usdc: NonNegDecimal = Decimal(0)
+    max_exposure_usdc: NonNegDecimal = Decimal(0)
+    max_open_positions: int = Field(0, ge=0)
+    allowed_markets: tuple[str, ...] = ()
+    blocked_markets: tuple[str, ...] = ()
+    min_leader_usdc: NonNegDecimal = Decimal(0)
+    # execution guards
     max_slippage: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal("0.02")
+    round_up_to_minimum: bool = False
     max_trade_age_s: float = Field(300.0, gt=0)
+    price_staleness_s: float = Field(30.0, gt=0)
+    min_hold_s: float = Field(0.0, ge=0)
+    # kill switches: pause new BUYs (exits still run)
+    daily_loss_limit_usdc: NonNegDecimal = Decimal(0)
+    max_consecutive_failures: int = Field(0, ge=0)
+
+    # RiskOverrides holds a partial set of keys: min <= max is checked once merged over `risk`
+    _check_order_range: ClassVar[bool] = True
+
+    @field_validator("allowed_markets", "blocked_markets", mode="before")
+    @classmethod
+    def _no_numbers(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 0x... as a hex integer: it would never match the condition id
+        if isinstance(value, list | tuple) and any(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError('an entry was read as a number: put condition ids in quotes, e.g. "0x..."')
+        return value
+
+    @field_validator("allowed_markets", "blocked_markets")
+    @classmethod
+    def _check_markets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        entries = tuple(entry.strip().lower() for entry in value)
+        if any(not entry for entry in entries):
+            raise ValueError("entries must be condition ids or slug fragments, not empty")
+        return entries
 
     @model_validator(mode="after")
     def _min_below_max(self) -> RiskSettings:
-        if self.min_order_usdc > self.max_order_usdc:
+        if self._check_order_range and self.min_order_usdc > self.max_order_usdc:
             raise ValueError("min_order_usdc must not exceed max_order_usdc")
         return self
+
+
+class RiskOverrides(RiskSettings):
+    """A leader's ``risk:`` mapping: any subset of the RiskSettings keys, validated the same way.
+
+    Only the keys written in the file are kept (and shown by ``redacted()``); the rest come from
+    the global ``risk`` section when :func:`merge_risk` lays these over it.
+    """
+
+    _check_order_range: ClassVar[bool] = False
+
+    @model_serializer(mode="wrap")
+    def _only_set_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if key in self.model_fields_set}
+
+    def __repr_args__(self) -> Any:
+        return [(key, value) for key, value in super().__repr_args__() if key in self.model_fields_set]
+
+
+class Leader(_Section):
+    address: str
+    label: str = ""
+    risk: RiskOverrides | None = None  # per-leader overrides of the global risk section
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _check_address(cls, value: object) -> str:
+        return _address(value)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.address[:10]
+
+
+class ExitSettings(_Section):
+    """When an open position is closed by copybot itself (see ``copybot.exits.exit_reason``).
+
+    Fractions are of the position's cost basis (take_profit 0.5 = exit at +50%, stop_loss 0.25 =
+    exit at -25%), judged on the best bid; 0 turns a rule off. ``risk.min_hold_s`` delays TP/SL.
+    """
+
+    take_profit: NonNegDecimal = Decimal(0)
+    stop_loss: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal(0)
+    trailing_stop: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal(0)
+    max_hold_s: float = Field(0.0, ge=0)
+    mirror_leader_sells: bool = True  # false: leader SELLs are recorded but not copied
 
 
 class PaperSettings(_Section):
@@ -160,7 +248,8 @@ class Settings(_Section):
     source: SourceSettings = SourceSettings()
     clob: ClobSettings = ClobSettings()
     gamma: GammaSettings = GammaSettings()
-    risk: RiskSettings = RiskSettings()
+    risk: RiskSettings = Field(RiskSettings(), validate_default=True)  # validated: leaders' overrides merge
+    exits: ExitSettings = ExitSettings()
     paper: PaperSettings = PaperSettings()
     storage: StorageSettings = StorageSettings()
     executor: ExecutorSettings = ExecutorSettings()
@@ -175,9 +264,48 @@ class Settings(_Section):
             seen.add(leader.address)
         return value
 
+    @field_validator("risk")
+    @classmethod
+    def _overrides_merge(cls, value: RiskSettings, info: ValidationInfo) -> RiskSettings:
+        # leaders are validated first (field order), so each override can be checked merged
+        for i, leader in enumerate(info.data.get("leaders", ())):
+            if leader.risk is None:
+                continue
+            try:
+                merge_risk(value, leader.risk)
+            except ValidationError as exc:
+                msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+                raise ValueError(f"with leaders[{i}].risk merged over it: {msg}") from None
+        return value
+
     def redacted(self) -> dict[str, Any]:
         """Settings as plain data, safe to print (settings hold env var names, never secrets)."""
         return self.model_dump(mode="json")
+
+
+def merge_risk(base: RiskSettings, overrides: RiskOverrides | None) -> RiskSettings:
+    """``base`` with the keys set in ``overrides`` replaced, validated again as a whole."""
+    if overrides is None or not overrides.model_fields_set:
+        return base
+    return RiskSettings.model_validate({**base.model_dump(), **overrides.model_dump()})
+
+
+def effective_risk(settings: Settings, leader_address: str) -> RiskSettings:
+    """The risk settings for copying ``leader_address``: its ``leaders[].risk`` merged over ``risk``.
+
+    Addresses compare case-insensitively; an address not in ``leaders`` gets the global section.
+    Pure and cheap, but it re-validates: compute once per leader per batch, not per order.
+    """
+    address = leader_address.lower()
+    for leader in settings.leaders:
+        if leader.address == address:
+            return merge_risk(settings.risk, leader.risk)
+    return settings.risk
+
+
+def leader_risks(settings: Settings) -> dict[str, RiskSettings]:
+    """:func:`effective_risk` for every leader, keyed by lowercase address: compute once, look up per fill."""
+    return {leader.address: merge_risk(settings.risk, leader.risk) for leader in settings.leaders}
 
 
 def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:

@@ -107,13 +107,49 @@ class MarketInfo:
 
 @dataclass(frozen=True, slots=True)
 class DecisionContext:
-    """What risk needs to know about our side when deciding on one fill."""
+    """What risk needs to know about our side when deciding on one fill (see ``risk.decide``).
+
+    Amounts are base units. The fields after ``market`` have defaults so a caller that knows less
+    still gets a decision: without a ``book`` there is no staleness, liquidity, slippage or
+    minimum-size check and the tick is 0.01, and ``risk`` sizing skips; zero exposure numbers mean
+    "nothing held". The exposure numbers are cost basis (what we paid), across ALL leaders.
+    """
 
     now: float  # unix seconds
     cash: int  # base units available to spend
     our_shares: int  # shares we hold in this token because of this leader
     leader_holding: int | None  # leader's observed shares in this token before this fill; None = unknown
     market: MarketInfo | None = None
+    book: Book | None = None  # the token's book: best ask = the price a BUY would pay now
+    book_age_s: float = 0.0  # seconds since the book was fetched
+    equity: int = 0  # cash + open positions at their bid; 0 = use cash (bankroll_pct / risk sizing)
+    total_cost: int = 0  # cost basis of every open position
+    token_cost: int = 0  # cost basis held in this token
+    market_cost: int = 0  # cost basis held in this token's market (condition id), all outcomes
+    open_positions: int = 0  # number of open positions (tokens held)
+    holds_token: bool = False  # we already hold this token, so a BUY adds to a position, not a new one
+    daily_pnl: int = 0  # realized + unrealized P&L since 00:00 UTC; negative = loss
+    consecutive_failures: int = 0  # orders failed in a row (reset by a success)
+    paused_reason: str = ""  # non-empty: BUYs are paused (manually or by a kill switch latched earlier)
+
+
+@dataclass(frozen=True, slots=True)
+class TradingState:
+    """The kill-switch inputs alone, for callers without a fill to decide (status, the daemon)."""
+
+    daily_pnl: int = 0
+    consecutive_failures: int = 0
+    paused_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """One open position as ``exits.exit_reason`` sees it."""
+
+    shares: int  # base units held
+    cost: int  # base units paid for them (cost basis)
+    opened_at: float  # unix seconds of the first fill
+    high_water_bid: Decimal = Decimal(0)  # highest best bid seen since opening (trailing stop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,25 @@
 """Pure sizing and checks: (fill, our context, limits) -> OrderIntent | Skip(reason).
 
-Every reason starts with a stable code (``stale:``, ``slippage:`` ...) followed by the numbers that
-led to it; ``details`` carries the same numbers as strings for the store.
+Entry point: :func:`decide`. Every reason starts with a stable code followed by the numbers that
+led to it; ``details`` carries the numbers as strings for the store, including the sizing inputs,
+the room under each cap, the tick and the price bound.
+
+Reason codes (BUY unless noted): ``invalid:`` (both sides), ``paused:``, ``stale:`` (the leader's
+fill is too old), ``market closed:``, ``too small:`` (both sides), ``market filter:``,
+``market blocked:``, ``market not allowed:``, ``limit:`` (a cap; the key is named),
+``insufficient bankroll:``, ``stale price:`` (both sides), ``no liquidity:``, ``slippage:``,
+``no price:``, ``min size:`` (both sides), ``not held:`` (SELL).
+
+The caller's contract for ``stale price:``: the book in the context is older than
+``risk.price_staleness_s``; refetch it once and call :func:`decide` again with the fresh book
+(and ``book_age_s`` near 0). If it is still stale, store the Skip. ``stale price:`` is only
+returned once every check that does not need the book has passed, so a refetch is never wasted.
+
+Order of a BUY's checks: pause, fill age, market open, ``min_leader_usdc``, market filters,
+``max_open_positions``, book age, liquidity and slippage against the bound, sizing, caps (the BUY
+shrinks to the tightest room, or is skipped when that room is below the minimum order), the
+market's minimum size. A SELL (an exit) skips everything that could keep us in a position: no
+pause, age, market or cap check; only staleness of the book, rounding and the minimum size.
 """
 
 from __future__ import annotations
@@ -9,77 +27,190 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 
 from copybot.config import RiskSettings
-from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip, from_units, to_units
+from copybot.limits import (
+    cap_reason,
+    market_filter_reason,
+    open_positions_reason,
+    pause_reason,
+    rooms,
+    tightest,
+)
+from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip, to_units
+from copybot.protocol import UNIT
+from copybot.sizing import (
+    CENT,
+    SHARE_STEP,
+    buy_bound,
+    buy_spend,
+    ceil_to,
+    floor_to,
+    fmt,
+    sell_bound,
+    sell_shares,
+    shares_at,
+    sized_usdc,
+    spend_for,
+    usdc,
+)
 
+__all__ = ["buy_spend", "decide", "pause_reason", "sell_shares"]
 
-def _fmt(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
-
-
-def buy_spend(fill: Fill, risk: RiskSettings) -> int:
-    """Collateral (base units) to spend copying a leader BUY, clamped to [min, max] order size."""
-    raw = risk.fixed_usdc if risk.sizing == "fixed" else from_units(fill.collateral) * risk.copy_ratio
-    clamped = min(max(raw, risk.min_order_usdc), risk.max_order_usdc)
-    return to_units(clamped.quantize(Decimal("0.000001"), rounding=ROUND_DOWN))
-
-
-def sell_shares(fill: Fill, our_shares: int, leader_holding: int | None) -> int:
-    """Shares to sell mirroring a leader SELL of ``fill.shares`` out of ``leader_holding``.
-
-    The same fraction of our shares (rounded down); all of them when the leader's holding is
-    unknown (they bought before we followed) or the sell is at least all they were seen holding.
-    """
-    if leader_holding is None or fill.shares >= leader_holding:
-        return our_shares
-    return our_shares * fill.shares // leader_holding
+DEFAULT_TICK = Decimal("0.01")  # without a book (old callers); CLOB ticks are 0.1, 0.01, 0.001, 0.0001
 
 
 def decide(fill: Fill, ctx: DecisionContext, risk: RiskSettings) -> OrderIntent | Skip:
+    """Decide what to do about one leader fill.
+
+    ``risk`` is the leader's effective settings (``config.effective_risk``). BUY: the intent's
+    ``amount`` is collateral in base units, a whole number of cents, and ``worst_price`` the
+    highest acceptable price on the book's tick. SELL: ``amount`` is shares in base units, a whole
+    hundredth of a share, never more than ``ctx.our_shares``, and ``worst_price`` the lowest
+    acceptable price on the tick. Pure: no I/O, no clock (``ctx.now`` is the time).
+    """
     price = fill.price
     details = {
-        "leader_price": _fmt(price),
-        "leader_shares": _fmt(from_units(fill.shares)),
-        "leader_usdc": _fmt(from_units(fill.collateral)),
+        "leader_price": fmt(price),
+        "leader_shares": usdc(fill.shares),
+        "leader_usdc": usdc(fill.collateral),
     }
     if fill.shares <= 0 or fill.collateral <= 0:
         return Skip("invalid: leader fill has a zero amount", details)
     if not 0 < price < 1:
-        return Skip(f"invalid: leader price {_fmt(price)} is outside (0, 1)", details)
+        return Skip(f"invalid: leader price {fmt(price)} is outside (0, 1)", details)
     if fill.side is Side.BUY:
         return _decide_buy(fill, ctx, risk, details)
-    return _decide_sell(fill, ctx, details)
+    return _decide_sell(fill, ctx, risk, details)
 
 
-def _decide_buy(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: dict[str, str]) -> OrderIntent | Skip:
+def _book_checks(ctx: DecisionContext, risk: RiskSettings, details: dict[str, str]) -> Decimal | Skip:
+    """The tick to use, or a Skip when the book is stale or its tick is unusable."""
+    if ctx.book is None:
+        details["tick"] = fmt(DEFAULT_TICK)
+        return DEFAULT_TICK
+    details["book_age_s"] = f"{ctx.book_age_s:.1f}"
+    if ctx.book_age_s > risk.price_staleness_s:
+        return Skip(f"stale price: book is {ctx.book_age_s:.0f}s old (max {risk.price_staleness_s:g}s)", details)
+    tick = ctx.book.tick_size
+    details["tick"] = fmt(tick)
+    if not 0 < tick < 1:
+        return Skip(f"invalid: tick size {fmt(tick)} is outside (0, 1)", details)
+    if ctx.book.min_order_size > 0:
+        details["min_order_size"] = fmt(ctx.book.min_order_size)
+    return tick
+
+
+def _entry_skip(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: dict[str, str]) -> Skip | None:
+    """The BUY checks that need no book: pause, age, market state, leader size, filters, count."""
+    why = pause_reason(ctx, risk)
+    if why:
+        return Skip(f"paused: {why}", details)
     age = ctx.now - fill.timestamp
     details["age_s"] = f"{age:.0f}"
     if age > risk.max_trade_age_s:
         return Skip(f"stale: leader fill is {age:.0f}s old (max {risk.max_trade_age_s:g}s)", details)
     if ctx.market is not None and (ctx.market.closed or not ctx.market.accepting_orders):
         return Skip("market closed: not accepting orders", details)
-    spend = buy_spend(fill, risk)
-    min_units = to_units(risk.min_order_usdc)
-    details["sized_usdc"] = _fmt(from_units(spend))
-    details["cash_usdc"] = _fmt(from_units(ctx.cash))
-    if ctx.cash < spend:
-        if ctx.cash < max(min_units, 1):
-            return Skip(
-                f"insufficient bankroll: cash {_fmt(from_units(ctx.cash))} < order {_fmt(from_units(spend))}",
-                details,
-            )
-        spend = ctx.cash
-    worst = fill.price + risk.max_slippage
-    details["worst_price"] = _fmt(worst)
-    return OrderIntent(fill.token_id, Side.BUY, spend, worst, details)
+    least = to_units(risk.min_leader_usdc)
+    if fill.collateral < least:
+        return Skip(f"too small: leader spent {usdc(fill.collateral)}, below min_leader_usdc {usdc(least)}", details)
+    why = market_filter_reason(ctx, risk) or open_positions_reason(ctx, risk)
+    return Skip(why, details) if why else None
 
 
-def _decide_sell(fill: Fill, ctx: DecisionContext, details: dict[str, str]) -> OrderIntent | Skip:
-    details["our_shares"] = _fmt(from_units(ctx.our_shares))
-    details["leader_holding"] = "unknown" if ctx.leader_holding is None else _fmt(from_units(ctx.leader_holding))
+def _decide_buy(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: dict[str, str]) -> OrderIntent | Skip:
+    skip = _entry_skip(fill, ctx, risk, details)
+    if skip is not None:
+        return skip
+    tick = _book_checks(ctx, risk, details)
+    if isinstance(tick, Skip):
+        return tick
+    bound = buy_bound(fill.price, risk.max_slippage, tick)
+    if bound is None:
+        limit = fmt(fill.price + risk.max_slippage)
+        return Skip(f"slippage: worst acceptable {limit} is below the lowest valid price {fmt(tick)}", details)
+    details["worst_price"] = fmt(bound)
+    price = None
+    if ctx.book is not None:
+        price = ctx.book.best_ask
+        if price is None:
+            return Skip("no liquidity: the book has no asks", details)
+        details["best_ask"] = fmt(price)
+        if price > bound:
+            return Skip(f"slippage: best ask {fmt(price)} above worst acceptable {fmt(bound)}", details)
+    if risk.sizing == "risk" and price is None:
+        return Skip("no price: risk sizing needs the order book's best ask", details)
+    return _size_buy(fill, ctx, risk, details, price, bound)
+
+
+def _size_buy(
+    fill: Fill,
+    ctx: DecisionContext,
+    risk: RiskSettings,
+    details: dict[str, str],
+    price: Decimal | None,
+    bound: Decimal,
+) -> OrderIntent | Skip:
+    equity = ctx.equity or ctx.cash
+    details["sizing"] = risk.sizing
+    if risk.sizing in ("bankroll_pct", "risk"):
+        details["equity_usdc"] = usdc(equity)
+    raw = sized_usdc(fill, risk, equity, price)
+    details["raw_usdc"] = fmt(raw.quantize(Decimal("0.000001"), rounding=ROUND_DOWN))
+    spend = buy_spend(fill, risk, equity, price)  # clamped to [min, max], DOWN to a cent
+    details["sized_usdc"] = usdc(spend)
+    details["cash_usdc"] = usdc(ctx.cash)
+    caps = rooms(ctx, risk)
+    for cap in caps:
+        if cap.name not in ("max_order_usdc", "cash"):  # those two are in sized_usdc / cash_usdc
+            details[f"room_{cap.name}"] = usdc(cap.room)
+    least = max(ceil_to(to_units(risk.min_order_usdc), CENT), CENT)  # a BUY is at least a cent
+    if spend < least:
+        return Skip(f"too small: order sized at {usdc(spend)}, below the minimum {usdc(least)}", details)
+    binding = tightest(caps)
+    if binding.room < spend:
+        if binding.room < least:
+            return Skip(cap_reason(binding, least), details)
+        spend = binding.room
+        details["capped_by"] = binding.name
+    minimum = ctx.book.min_order_size if ctx.book is not None else Decimal(0)
+    got = shares_at(spend, bound)
+    if minimum > 0 and got < minimum * UNIT:
+        shown = fmt((got / UNIT).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+        what = f"{usdc(spend)} buys at least {shown} shares at {fmt(bound)}, below the market minimum {fmt(minimum)}"
+        if not risk.round_up_to_minimum:
+            return Skip(f"min size: {what}", details)
+        needed = spend_for(minimum, bound)
+        if needed > binding.room:
+            return Skip(f"min size: {what}; rounding up to {usdc(needed)} exceeds {binding.name}", details)
+        spend = needed
+        details["rounded_up_to_minimum"] = usdc(needed)
+    details["spend_usdc"] = usdc(spend)
+    return OrderIntent(fill.token_id, Side.BUY, spend, bound, details)
+
+
+def _decide_sell(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: dict[str, str]) -> OrderIntent | Skip:
+    details["our_shares"] = usdc(ctx.our_shares)
+    details["leader_holding"] = "unknown" if ctx.leader_holding is None else usdc(ctx.leader_holding)
     if ctx.our_shares <= 0:
         return Skip("not held: we hold no shares of this token from this leader", details)
-    shares = sell_shares(fill, ctx.our_shares, ctx.leader_holding)
+    tick = _book_checks(ctx, risk, details)
+    if isinstance(tick, Skip):
+        return tick
+    mirrored = sell_shares(fill, ctx.our_shares, ctx.leader_holding)
+    shares = floor_to(mirrored, SHARE_STEP)  # DOWN to 0.01 share: never more than we hold
+    details["mirrored_shares"] = usdc(mirrored)
     if shares <= 0:
         return Skip("too small: mirrored sell rounds to zero shares", details)
-    details["sell_shares"] = _fmt(from_units(shares))
-    return OrderIntent(fill.token_id, Side.SELL, shares, None, details)
+    minimum = to_units(ctx.book.min_order_size) if ctx.book is not None else 0
+    if shares < minimum:
+        everything = floor_to(ctx.our_shares, SHARE_STEP)
+        if everything < minimum:
+            return Skip(
+                f"min size: we hold {usdc(everything)} shares, below the market minimum {usdc(minimum)}", details
+            )
+        shares = everything  # an exit below the minimum sells the whole position instead
+        details["raised_to_all"] = "true"
+    bound = sell_bound(fill.price, risk.max_slippage, tick)
+    details["worst_price"] = fmt(bound)
+    details["sell_shares"] = usdc(shares)
+    return OrderIntent(fill.token_id, Side.SELL, shares, bound, details)

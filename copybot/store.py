@@ -28,6 +28,7 @@ from copybot.schema import SCHEMA_VERSION as SCHEMA_VERSION
 from copybot.sources.base import PollResult
 
 CYCLES_KEPT = 2000
+LOT = 10_000  # 0.01 share in base units: the smallest size the CLOB trades
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +286,10 @@ class Store:
             raise StoreError(f"sell of {token} for {leader} without a position")
         held, cost = int(row["shares"]), int(row["cost"])
         sold = min(shares, held)
+        if held - sold < LOT:
+            # Less than one 0.01-share lot left: no order can ever sell it. Write the dust off so
+            # the position closes (its cost goes into realized P&L).
+            sold = held
         cost_out = cost if sold == held else cost * sold // held  # average cost of what left
         c.execute(
             "UPDATE positions SET shares = ?, cost = ?, realized = realized + ?, updated_at = ? "

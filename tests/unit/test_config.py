@@ -25,6 +25,9 @@ mode: paper
 leaders:
   - address: "{LEADER_CHECKSUM}"
     label: whale
+    risk:
+      fixed_usdc: 5
+      max_position_usdc: 40
   - address: "{OTHER}"
 source:
   kind: etherscan
@@ -58,11 +61,31 @@ gamma:
 risk:
   sizing: proportional
   fixed_usdc: 12.5
-  copy_ratio: 0.1
+  copy_ratio: 0.25
+  bankroll_pct: 0.02
+  risk_per_trade: "0.005"
   min_order_usdc: "0.5"
   max_order_usdc: 250
+  max_position_usdc: 150
+  max_market_usdc: 200
+  max_exposure_usdc: 900
+  max_open_positions: 12
+  allowed_markets: ["0xABC", "nba-"]
+  blocked_markets: [election]
+  min_leader_usdc: 20
   max_slippage: "0.03"
+  round_up_to_minimum: true
   max_trade_age_s: 120
+  price_staleness_s: 15
+  min_hold_s: 600
+  daily_loss_limit_usdc: 75.5
+  max_consecutive_failures: 4
+exits:
+  take_profit: 0.5
+  stop_loss: 0.25
+  trailing_stop: 0.1
+  max_hold_s: 86400
+  mirror_leader_sells: false
 paper:
   starting_bankroll_usdc: 2500.75
 storage:
@@ -130,15 +153,35 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
     # YAML numbers and strings both come out as exact Decimals
     for value, expected in [
         (r.fixed_usdc, "12.5"),
-        (r.copy_ratio, "0.1"),
+        (r.copy_ratio, "0.25"),
+        (r.bankroll_pct, "0.02"),
+        (r.risk_per_trade, "0.005"),
         (r.min_order_usdc, "0.5"),
         (r.max_order_usdc, "250"),
+        (r.max_position_usdc, "150"),
+        (r.max_market_usdc, "200"),
+        (r.max_exposure_usdc, "900"),
+        (r.min_leader_usdc, "20"),
         (r.max_slippage, "0.03"),
+        (r.daily_loss_limit_usdc, "75.5"),
+        (s.exits.take_profit, "0.5"),
+        (s.exits.stop_loss, "0.25"),
+        (s.exits.trailing_stop, "0.1"),
         (s.paper.starting_bankroll_usdc, "2500.75"),
     ]:
         assert isinstance(value, Decimal)
         assert value == Decimal(expected)
     assert r.max_trade_age_s == 120
+    assert (r.max_open_positions, r.round_up_to_minimum, r.max_consecutive_failures) == (12, True, 4)
+    assert (r.allowed_markets, r.blocked_markets) == (("0xabc", "nba-"), ("election",))  # lowercase
+    assert (r.price_staleness_s, r.min_hold_s) == (15, 600)
+    assert (s.exits.max_hold_s, s.exits.mirror_leader_sells) == (86400, False)
+    assert s.leaders[1].risk is None
+    override = s.leaders[0].risk
+    assert override is not None and override.model_dump() == {
+        "fixed_usdc": Decimal(5),
+        "max_position_usdc": Decimal(40),
+    }
     assert s.storage.path == "data/copybot.db"
     assert s.executor.batch_size == 20
 

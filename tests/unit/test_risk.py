@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from copybot.config import RiskSettings
-from copybot.models import DecisionContext, Fill, MarketInfo, OrderIntent, Side, Skip
+from copybot.models import Book, BookLevel, DecisionContext, Fill, MarketInfo, OrderIntent, Side, Skip
 from copybot.risk import buy_spend, decide, sell_shares
 
 U = 1_000_000  # base units per pUSD / per share
@@ -40,8 +40,30 @@ def ctx(
     return DecisionContext(now=NOW, cash=cash, our_shares=our_shares, leader_holding=leader_holding, market=market)
 
 
-def market(closed: bool = False, accepting: bool = True) -> MarketInfo:
-    return MarketInfo(token_id=TOKEN, condition_id="0xc0", outcome="Yes", closed=closed, accepting_orders=accepting)
+def market(closed: bool = False, accepting: bool = True, condition: str = "0xc0", slug: str = "") -> MarketInfo:
+    return MarketInfo(
+        token_id=TOKEN, condition_id=condition, outcome="Yes", slug=slug, closed=closed, accepting_orders=accepting
+    )
+
+
+def book(
+    ask: str | None = "0.43",
+    bid: str | None = "0.41",
+    tick: str = "0.01",
+    min_size: str = "0",
+    condition: str = "0xc0",
+) -> Book:
+    """A one-level book (1,000 shares a side) for the token of ``make_fill``."""
+    asks = (BookLevel(Decimal(ask), Decimal(1000)),) if ask else ()
+    bids = (BookLevel(Decimal(bid), Decimal(1000)),) if bid else ()
+    return Book(TOKEN, condition, bids, asks, tick_size=Decimal(tick), min_order_size=Decimal(min_size))
+
+
+def full_ctx(**fields: Any) -> DecisionContext:
+    """A context with a fresh book (best ask 0.43) and 1,000 pUSD cash; ``fields`` override."""
+    values: dict[str, Any] = {"now": NOW, "cash": 1000 * U, "our_shares": 0, "leader_holding": None, "book": book()}
+    values.update(fields)
+    return DecisionContext(**values)
 
 
 # ---- buy_spend -------------------------------------------------------------------------------
@@ -54,9 +76,12 @@ def market(closed: bool = False, accepting: bool = True) -> MarketInfo:
         pytest.param({"sizing": "fixed", "fixed_usdc": "10"}, 1, 10 * U, id="fixed-tiny-leader"),
         pytest.param({"sizing": "fixed", "fixed_usdc": "0.5"}, 50 * U, 1 * U, id="fixed-raised-to-min"),
         pytest.param({"sizing": "fixed", "fixed_usdc": "500"}, 50 * U, 100 * U, id="fixed-capped-at-max"),
-        pytest.param({"sizing": "fixed", "fixed_usdc": "12.345678"}, 1, 12_345_678, id="fixed-exact-units"),
-        pytest.param({"sizing": "proportional", "copy_ratio": "0.1"}, 234_660_000, 23_466_000, id="prop-ratio"),
-        pytest.param({"sizing": "proportional", "copy_ratio": "1"}, 7_434_000, 7_434_000, id="prop-one-to-one"),
+        # BUY collateral is a whole number of cents, rounded DOWN (the CLOB takes 2 decimals)
+        pytest.param({"sizing": "fixed", "fixed_usdc": "12.345678"}, 1, 12_340_000, id="fixed-down-to-cent"),
+        pytest.param({"sizing": "fixed", "fixed_usdc": "12.35"}, 1, 12_350_000, id="fixed-exact-cents"),
+        pytest.param({"sizing": "proportional", "copy_ratio": "0.1"}, 234_660_000, 23_460_000, id="prop-ratio"),
+        pytest.param({"sizing": "proportional", "copy_ratio": "1"}, 7_434_000, 7_430_000, id="prop-one-to-one"),
+        pytest.param({"sizing": "proportional", "copy_ratio": "1"}, 7_439_999, 7_430_000, id="prop-never-rounds-up"),
         pytest.param({"sizing": "proportional", "copy_ratio": "0.1"}, 5 * U, 1 * U, id="prop-raised-to-min"),
         pytest.param({"sizing": "proportional", "copy_ratio": "0.5"}, 1000 * U, 100 * U, id="prop-capped-at-max"),
         pytest.param(
@@ -64,12 +89,12 @@ def market(closed: bool = False, accepting: bool = True) -> MarketInfo:
         ),
         pytest.param(
             {"sizing": "proportional", "copy_ratio": "0.9", "min_order_usdc": "0"},
-            1_111_111,  # 0.9 x 1.111111 = 0.9999999 -> rounded DOWN to 0.999999, never up to 1
-            999_999,
+            1_111_111,  # 0.9 x 1.111111 = 0.9999999 -> rounded DOWN to 0.99, never up to 1
+            990_000,
             id="prop-rounds-down",
         ),
         pytest.param(
-            {"sizing": "proportional", "copy_ratio": "0.5", "min_order_usdc": "0"}, 3, 1, id="prop-half-unit-down"
+            {"sizing": "proportional", "copy_ratio": "0.5", "min_order_usdc": "0"}, 3, 0, id="prop-half-unit-down"
         ),
         pytest.param(
             {"sizing": "proportional", "copy_ratio": "0.1", "min_order_usdc": "2", "max_order_usdc": "2"},
@@ -167,8 +192,8 @@ def test_decide_skips(fill: Fill, context: DecisionContext, settings: dict[str, 
             ctx(),
             {"sizing": "proportional", "copy_ratio": "0.1", "max_slippage": "0.05"},
             Side.BUY,
-            23_466_000,
-            Decimal(234_660_000) / Decimal(261_000_000) + Decimal("0.05"),
+            23_460_000,  # 23.466 DOWN to the cent
+            Decimal("0.94"),  # 0.89908... + 0.05 = 0.94908... DOWN to the 0.01 tick
             id="buy-proportional-real-fill",
         ),
         pytest.param(make_fill(), ctx(cash=4 * U), {}, Side.BUY, 4 * U, Decimal("0.44"), id="cash-capped"),
@@ -181,7 +206,7 @@ def test_decide_skips(fill: Fill, context: DecisionContext, settings: dict[str, 
             {},
             Side.SELL,
             10 * U,
-            None,
+            Decimal("0.38"),  # leader 0.40 - 0.02
             id="sell-never-stale",
         ),
         pytest.param(
@@ -190,7 +215,7 @@ def test_decide_skips(fill: Fill, context: DecisionContext, settings: dict[str, 
             {},
             Side.SELL,
             40 * U,
-            None,
+            Decimal("0.38"),
             id="sell-unknown-holding-all-even-if-closed",
         ),
         pytest.param(
@@ -199,7 +224,7 @@ def test_decide_skips(fill: Fill, context: DecisionContext, settings: dict[str, 
             {},
             Side.SELL,
             40 * U,
-            None,
+            Decimal("0.38"),
             id="sell-needs-no-cash",
         ),
     ],
@@ -228,9 +253,14 @@ def test_buy_details_carry_the_numbers() -> None:
         "leader_shares": "100",
         "leader_usdc": "42",
         "age_s": "10",
+        "tick": "0.01",
+        "worst_price": "0.44",
+        "sizing": "fixed",
+        "raw_usdc": "10",
         "sized_usdc": "10",
         "cash_usdc": "4",
-        "worst_price": "0.44",
+        "capped_by": "cash",
+        "spend_usdc": "4",
     }
 
 

@@ -1,0 +1,74 @@
+"""Pure exit rules for an open position: (position, best bid, now, settings) -> reason or "" (hold).
+
+Rules, first match wins:
+
+1. ``resolved:`` the market resolved (the caller passes what the outcome pays, 1 or 0);
+2. ``stop loss:`` shares x bid <= cost x (1 - stop_loss);
+3. ``trailing stop:`` bid <= high-water bid x (1 - trailing_stop);
+4. ``take profit:`` shares x bid >= cost x (1 + take_profit);
+5. ``max hold:`` held for at least ``max_hold_s``.
+
+TP/SL and the trailing stop are judged on the best bid (what we could actually sell at) and
+never within ``min_hold_s`` of opening; resolution and the maximum holding time ignore
+``min_hold_s``. A threshold reached exactly triggers. Comparisons are exact (Decimal x int).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from copybot.config import ExitSettings
+from copybot.models import OpenPosition
+from copybot.sizing import fmt, usdc
+
+
+def _pct(fraction: Decimal) -> str:
+    return fmt((fraction * 100).quantize(Decimal("0.01")))
+
+
+def _price_rules(position: OpenPosition, bid: Decimal, exits: ExitSettings) -> str:
+    value = position.shares * bid  # base units of pUSD, exact
+    cost = position.cost
+    change = (value - cost) / cost if cost > 0 else Decimal(0)
+    worth = f"bid {fmt(bid)} values {usdc(position.shares)} shares at {usdc(int(value))}, cost {usdc(cost)}"
+    if cost > 0 and exits.stop_loss > 0 and value <= cost * (1 - exits.stop_loss):
+        return f"stop loss: {worth} ({_pct(change)}%, limit -{_pct(exits.stop_loss)}%)"
+    high = max(position.high_water_bid, bid)
+    if exits.trailing_stop > 0 and high > 0 and bid <= high * (1 - exits.trailing_stop):
+        drop = (high - bid) / high
+        return (
+            f"trailing stop: bid {fmt(bid)} is {_pct(drop)}% below the high-water bid {fmt(high)} "
+            f"(limit {_pct(exits.trailing_stop)}%)"
+        )
+    if cost > 0 and exits.take_profit > 0 and value >= cost * (1 + exits.take_profit):
+        return f"take profit: {worth} (+{_pct(change)}%, target +{_pct(exits.take_profit)}%)"
+    return ""
+
+
+def exit_reason(
+    position: OpenPosition,
+    bid: Decimal | None,
+    now: float,
+    exits: ExitSettings,
+    min_hold_s: float = 0.0,
+    resolved_price: Decimal | None = None,
+) -> str:
+    """Why ``position`` should be closed now, or "" to hold it.
+
+    ``bid`` is the token's best bid (None or 0 = no bids: only resolution and max hold can fire);
+    ``now`` unix seconds; ``min_hold_s`` is the leader's ``risk.min_hold_s``; ``resolved_price``
+    is what a share pays once the market resolved (None = not resolved). Mirrored leader sells
+    are not decided here: they come through ``risk.decide`` (see ``exits.mirror_leader_sells``).
+    """
+    if position.shares <= 0:
+        return ""
+    if resolved_price is not None:
+        return f"resolved: the outcome pays {fmt(resolved_price)}"
+    held = now - position.opened_at
+    if bid is not None and bid > 0 and held >= min_hold_s:
+        why = _price_rules(position, bid, exits)
+        if why:
+            return why
+    if exits.max_hold_s > 0 and held >= exits.max_hold_s:
+        return f"max hold: held {held:.0f}s (max {exits.max_hold_s:g}s)"
+    return ""
