@@ -194,3 +194,5 @@ class CopyOutcome:
     result: OrderResult | None = None
     market: MarketInfo | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    client_key: str = ""  # the order's idempotency key, when an order was (or was to be) sent
+    order_id: str = ""  # the exchange's id for it

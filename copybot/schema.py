@@ -53,5 +53,29 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY, started_at REAL NOT NULL, duration_ms REAL NOT NULL, fills INTEGER NOT NULL,
         decisions INTEGER NOT NULL, api_calls INTEGER NOT NULL);
     """,
+    # v2: live orders need intents (written before sending) that may not belong to a fill (exits);
+    # positions track a high-water bid and resolution; the kill switch keeps its state.
+    """
+    CREATE TABLE orders_v2 (
+        id INTEGER PRIMARY KEY, client_key TEXT NOT NULL UNIQUE, fill_id INTEGER REFERENCES fills (id),
+        purpose TEXT NOT NULL DEFAULT 'copy', leader TEXT, mode TEXT NOT NULL, token_id TEXT NOT NULL,
+        side TEXT NOT NULL, amount INTEGER NOT NULL, worst_price TEXT, status TEXT NOT NULL,
+        exchange_order_id TEXT, created_at REAL NOT NULL, answered_at REAL);
+    INSERT INTO orders_v2 (id, client_key, fill_id, mode, token_id, side, amount, worst_price, status, created_at,
+        answered_at)
+        SELECT id, client_key, fill_id, mode, token_id, side, amount, worst_price, status, created_at, created_at
+        FROM orders;
+    DROP TABLE orders;
+    ALTER TABLE orders_v2 RENAME TO orders;
+    CREATE INDEX orders_open ON orders (status) WHERE status IN ('intent', 'unknown');
+    CREATE INDEX orders_fill ON orders (fill_id);
+    ALTER TABLE positions ADD COLUMN high_water TEXT;
+    ALTER TABLE positions ADD COLUMN resolved_price TEXT;
+    ALTER TABLE positions ADD COLUMN redeemable INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE risk_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1), paused_reason TEXT NOT NULL DEFAULT '', paused_day TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0, day TEXT, day_start_equity INTEGER);
+    INSERT INTO risk_state (id) VALUES (1);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,15 +20,15 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from copybot import accounts
 from copybot.errors import StoreError
 from copybot.ingest import drop_vanished, insert_fill
-from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, Side
+from copybot.models import CopyOutcome, Fill, Side
 from copybot.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and health read them here
 from copybot.schema import SCHEMA_VERSION as SCHEMA_VERSION
 from copybot.sources.base import PollResult
 
 CYCLES_KEPT = 2000
-LOT = 10_000  # 0.01 share in base units: the smallest size the CLOB trades
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +119,20 @@ class Store:
             raise StoreError(
                 f"storage.path: database {self.path} has schema v{version}, newer than this copybot (v{SCHEMA_VERSION})"
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.tx() as c:
-                for statement in MIGRATIONS[target - 1].split(";"):
-                    if statement.strip():
-                        c.execute(statement)
-                c.execute(f"PRAGMA user_version = {target}")
+        # Table rebuilds need foreign keys off (a pragma that cannot change inside a transaction);
+        # the foreign_key_check afterwards proves nothing was orphaned.
+        self._conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                with self.tx() as c:
+                    for statement in MIGRATIONS[target - 1].split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                    if c.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise StoreError(f"storage.path: migration to v{target} broke a reference; nothing changed")
+                    c.execute(f"PRAGMA user_version = {target}")
+        finally:
+            self._conn.execute("PRAGMA foreign_keys=ON")
 
     @property
     def schema_version(self) -> int:
@@ -213,89 +221,9 @@ class Store:
         try:
             with self.tx() as c:
                 for fill_id, o in outcomes:
-                    self._record_one(c, fill_id, o, mode, now)
+                    accounts.record_copy(c, fill_id, o, mode, now)
         except sqlite3.IntegrityError as exc:  # a fill decided twice: a bug, never silently accepted
             raise StoreError(f"refusing to record a batch of decisions: {exc}") from None
-
-    def _record_one(self, c: sqlite3.Connection, fill_id: int, o: CopyOutcome, mode: str, now: float) -> None:
-        r, intent, fill = o.result, o.intent, o.fill
-        order_usdc = intent.amount if intent is not None and intent.side is Side.BUY else None
-        if order_usdc is None and r is not None:
-            order_usdc = r.collateral
-        c.execute(
-            "INSERT INTO decisions (fill_id, decision, reason, order_usdc, fill_shares, fill_usdc, fill_price, "
-            "details, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (fill_id, o.decision.value, o.reason, order_usdc, r.shares if r else None, r.collateral if r else None,
-             str(r.avg_price) if r else None, json.dumps(o.details, default=str, sort_keys=True), now),
-        )  # fmt: skip
-        c.execute("UPDATE fills SET state = 'done' WHERE id = ?", (fill_id,))
-        if o.market is not None:
-            m = o.market
-            c.execute(
-                "INSERT OR REPLACE INTO markets VALUES (?, ?, ?, ?, ?)",
-                (str(m.token_id), m.condition_id, m.outcome, m.question, m.slug),
-            )
-        if intent is None:
-            return
-        status = "filled" if o.decision is Decision.FILLED else o.decision.value
-        order_id = c.execute(
-            "INSERT INTO orders (client_key, fill_id, mode, token_id, side, amount, worst_price, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (f"{fill.tx_hash}:{fill.log_index}", fill_id, mode, str(intent.token_id), intent.side.value,
-             intent.amount, None if intent.worst_price is None else str(intent.worst_price), status, now),
-        ).lastrowid  # fmt: skip
-        if r is None or o.decision is not Decision.FILLED:
-            return
-        c.execute(
-            "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (order_id, str(intent.token_id), intent.side.value, r.shares, r.collateral, str(r.avg_price), now),
-        )
-        self._apply_trade(c, fill.leader, intent.token_id, intent.side, r.shares, r.collateral, o.market, now)
-        kind = "buy" if intent.side is Side.BUY else "sell"
-        amount = -r.collateral if intent.side is Side.BUY else r.collateral
-        c.execute(
-            "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, ?, ?, ?)",
-            (now, kind, amount, f"{fill.tx_hash}:{fill.log_index}"),
-        )
-
-    @staticmethod
-    def _apply_trade(
-        c: sqlite3.Connection, leader: str, token_id: int, side: Side, shares: int, usdc: int,
-        market: MarketInfo | None, now: float,
-    ) -> None:  # fmt: skip
-        token = str(token_id)
-        row = c.execute("SELECT * FROM positions WHERE leader = ? AND token_id = ?", (leader, token)).fetchone()
-        cid, outcome = (market.condition_id, market.outcome) if market else ("", "")
-        if side is Side.BUY:
-            if row is None:
-                c.execute(
-                    "INSERT INTO positions (leader, token_id, condition_id, outcome, shares, cost, opened_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (leader, token, cid, outcome, shares, usdc, now, now),
-                )
-                return
-            opened = now if row["shares"] == 0 else row["opened_at"]
-            c.execute(
-                "UPDATE positions SET shares = shares + ?, cost = cost + ?, opened_at = ?, updated_at = ?, "
-                "condition_id = CASE WHEN ? != '' THEN ? ELSE condition_id END, "
-                "outcome = CASE WHEN ? != '' THEN ? ELSE outcome END WHERE leader = ? AND token_id = ?",
-                (shares, usdc, opened, now, cid, cid, outcome, outcome, leader, token),
-            )
-            return
-        if row is None or row["shares"] <= 0:
-            raise StoreError(f"sell of {token} for {leader} without a position")
-        held, cost = int(row["shares"]), int(row["cost"])
-        sold = min(shares, held)
-        if held - sold < LOT:
-            # Less than one 0.01-share lot left: no order can ever sell it. Write the dust off so
-            # the position closes (its cost goes into realized P&L).
-            sold = held
-        cost_out = cost if sold == held else cost * sold // held  # average cost of what left
-        c.execute(
-            "UPDATE positions SET shares = ?, cost = ?, realized = realized + ?, updated_at = ? "
-            "WHERE leader = ? AND token_id = ?",
-            (held - sold, cost - cost_out, usdc - cost_out, now, leader, token),
-        )
 
     def open_positions(self) -> list[sqlite3.Row]:
         return self._conn.execute(
@@ -304,11 +232,57 @@ class Store:
         ).fetchall()
 
     def update_marks(self, marks: Mapping[int, Decimal], now: float) -> None:
+        """Mark open positions at their best bid and raise their high-water bid (trailing stops)."""
         with self.tx() as c:
             c.executemany(
-                "UPDATE positions SET mark_price = ?, updated_at = ? WHERE token_id = ? AND shares > 0",
-                [(str(price), now, str(token)) for token, price in marks.items()],
+                "UPDATE positions SET mark_price = ?, updated_at = ?, high_water = CASE "
+                "WHEN high_water IS NULL OR CAST(high_water AS REAL) < CAST(? AS REAL) THEN ? ELSE high_water END "
+                "WHERE token_id = ? AND shares > 0",
+                [(str(price), now, str(price), str(price), str(token)) for token, price in marks.items()],
             )
+
+    # ---- orders: intents before sending, outcomes after ---------------------------------------
+    def write_intent(self, order: accounts.NewOrder, now: float) -> bool:
+        """Record an order before it is sent (its own transaction). False if the key exists."""
+        with self.tx() as c:
+            return accounts.write_intent(c, order, now)
+
+    def set_order_status(self, client_key: str, status: str, now: float) -> None:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE orders SET status = ?, answered_at = ? WHERE client_key = ?", (status, now, client_key)
+            )
+
+    def open_intents(self) -> list[sqlite3.Row]:
+        """Orders sent (or about to be) whose outcome is not known: reconcile these first."""
+        return self._conn.execute(
+            "SELECT * FROM orders WHERE status IN ('intent', 'unknown') ORDER BY id"
+        ).fetchall()
+
+    def orders_for_fill(self, fill_id: int) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM orders WHERE fill_id = ?", (fill_id,)).fetchone()[0])
+
+    def record_exit(self, exit_: accounts.ExitOutcome, mode: str, now: float) -> None:
+        """A position exit (TP/SL/trailing/max hold/resolution) with its order, trade and ledger row."""
+        with self.tx() as c:
+            accounts.record_exit(c, exit_, mode, now)
+
+    def fill(self, fill_id: int) -> PendingFill | None:
+        row = self._conn.execute("SELECT * FROM fills WHERE id = ?", (fill_id,)).fetchone()
+        return None if row is None else PendingFill(row["id"], _fill_from_row(row), row["leader_holding_before"])
+
+    # ---- kill switch --------------------------------------------------------------------------
+    def risk_state(self) -> sqlite3.Row:
+        row: sqlite3.Row = self._conn.execute("SELECT * FROM risk_state WHERE id = 1").fetchone()
+        return row
+
+    def update_risk_state(self, **values: object) -> None:
+        allowed = {"paused_reason", "paused_day", "consecutive_failures", "day", "day_start_equity"}
+        if not values or not set(values) <= allowed:
+            raise ValueError(f"unknown risk_state fields: {sorted(set(values) - allowed)}")
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.tx() as c:
+            c.execute(f"UPDATE risk_state SET {sets} WHERE id = 1", tuple(values.values()))
 
     def realized_pnl(self) -> int:
         return int(self._conn.execute("SELECT COALESCE(SUM(realized), 0) FROM positions").fetchone()[0])

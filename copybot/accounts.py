@@ -1,0 +1,180 @@
+"""Bookkeeping on an open transaction: orders, trades, positions and the cash ledger.
+
+Every function here runs inside the caller's transaction (``Store`` owns it), so a decision and
+the money it moves land together or not at all. Orders are keyed by a client key: an intent row
+is written before an order is sent and updated with its outcome, so a crash in between leaves a
+row that says "ask the exchange before doing anything else".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+
+from copybot.errors import StoreError
+from copybot.models import CopyOutcome, Decision, MarketInfo, OrderIntent, OrderResult, Side
+
+LOT = 10_000  # 0.01 share in base units: the smallest size the CLOB trades
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    client_key: str
+    fill_id: int | None
+    purpose: str  # "copy" or "exit:<reason>"
+    leader: str
+    mode: str
+    intent: OrderIntent
+    exchange_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExitOutcome:
+    """Closing (part of) a position: by an order, or by settlement at a resolved price."""
+
+    leader: str
+    token_id: int
+    reason: str  # "take_profit", "stop_loss", "trailing_stop", "max_hold", "resolved", ...
+    client_key: str
+    intent: OrderIntent | None = None
+    result: OrderResult | None = None
+    status: str = "filled"  # filled | skipped | failed | redeemable
+    detail: str = ""
+
+
+def write_intent(c: sqlite3.Connection, o: NewOrder, now: float) -> bool:
+    cur = c.execute(
+        "INSERT OR IGNORE INTO orders (client_key, fill_id, purpose, leader, mode, token_id, side, amount, "
+        "worst_price, status, exchange_order_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)",
+        (o.client_key, o.fill_id, o.purpose, o.leader, o.mode, str(o.intent.token_id), o.intent.side.value,
+         o.intent.amount, _price(o.intent.worst_price), o.exchange_order_id or None, now),
+    )  # fmt: skip
+    return cur.rowcount == 1
+
+
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _upsert_order(
+    c: sqlite3.Connection, key: str, fill_id: int | None, purpose: str, leader: str, mode: str,
+    intent: OrderIntent, status: str, order_id: str, now: float,
+) -> int:  # fmt: skip
+    row = c.execute(
+        "INSERT INTO orders (client_key, fill_id, purpose, leader, mode, token_id, side, amount, worst_price, status, "
+        "exchange_order_id, created_at, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (client_key) DO UPDATE SET status = excluded.status, answered_at = excluded.answered_at, "
+        "exchange_order_id = COALESCE(orders.exchange_order_id, excluded.exchange_order_id) RETURNING id",
+        (key, fill_id, purpose, leader, mode, str(intent.token_id), intent.side.value, intent.amount,
+         _price(intent.worst_price), status, order_id or None, now, now),
+    ).fetchone()  # fmt: skip
+    return int(row[0])
+
+
+def record_copy(c: sqlite3.Connection, fill_id: int, o: CopyOutcome, mode: str, now: float) -> None:
+    r, intent, fill = o.result, o.intent, o.fill
+    order_usdc = intent.amount if intent is not None and intent.side is Side.BUY else None
+    if order_usdc is None and r is not None:
+        order_usdc = r.collateral
+    c.execute(
+        "INSERT INTO decisions (fill_id, decision, reason, order_usdc, fill_shares, fill_usdc, fill_price, "
+        "details, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (fill_id, o.decision.value, o.reason, order_usdc, r.shares if r else None, r.collateral if r else None,
+         str(r.avg_price) if r else None, json.dumps(o.details, default=str, sort_keys=True), now),
+    )  # fmt: skip
+    c.execute("UPDATE fills SET state = 'done' WHERE id = ?", (fill_id,))
+    if o.market is not None:
+        remember_market(c, o.market)
+    if intent is None:
+        return
+    key = o.client_key or f"{fill.tx_hash}:{fill.log_index}"
+    status = "filled" if o.decision is Decision.FILLED else o.decision.value
+    order_id = _upsert_order(c, key, fill_id, "copy", fill.leader, mode, intent, status, o.order_id, now)
+    if r is None or o.decision is not Decision.FILLED:
+        return
+    book_trade(c, order_id, fill.leader, intent.side, intent.token_id, r, o.market, key, now)
+
+
+def remember_market(c: sqlite3.Connection, m: MarketInfo) -> None:
+    c.execute(
+        "INSERT OR REPLACE INTO markets VALUES (?, ?, ?, ?, ?)",
+        (str(m.token_id), m.condition_id, m.outcome, m.question, m.slug),
+    )
+
+
+def book_trade(
+    c: sqlite3.Connection, order_id: int | None, leader: str, side: Side, token_id: int, r: OrderResult,
+    market: MarketInfo | None, ref: str, now: float, kind: str = "",
+) -> None:  # fmt: skip
+    """A fill that happened: the trade row, the position, and the cash it moved."""
+    if order_id is not None:
+        c.execute(
+            "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (order_id, str(token_id), side.value, r.shares, r.collateral, str(r.avg_price), now),
+        )
+    apply_trade(c, leader, token_id, side, r.shares, r.collateral, market, now)
+    amount = -r.collateral if side is Side.BUY else r.collateral
+    c.execute(
+        "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, ?, ?, ?)",
+        (now, kind or ("buy" if side is Side.BUY else "sell"), amount, ref),
+    )
+
+
+def apply_trade(
+    c: sqlite3.Connection, leader: str, token_id: int, side: Side, shares: int, usdc: int,
+    market: MarketInfo | None, now: float,
+) -> None:  # fmt: skip
+    token = str(token_id)
+    row = c.execute("SELECT * FROM positions WHERE leader = ? AND token_id = ?", (leader, token)).fetchone()
+    cid, outcome = (market.condition_id, market.outcome) if market else ("", "")
+    if side is Side.BUY:
+        if row is None:
+            c.execute(
+                "INSERT INTO positions (leader, token_id, condition_id, outcome, shares, cost, opened_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (leader, token, cid, outcome, shares, usdc, now, now),
+            )
+            return
+        reopened = row["shares"] == 0
+        c.execute(
+            "UPDATE positions SET shares = shares + ?, cost = cost + ?, updated_at = ?, "
+            "opened_at = CASE WHEN ? THEN ? ELSE opened_at END, "
+            "high_water = CASE WHEN ? THEN NULL ELSE high_water END, "
+            "redeemable = 0, resolved_price = NULL, "
+            "condition_id = CASE WHEN ? != '' THEN ? ELSE condition_id END, "
+            "outcome = CASE WHEN ? != '' THEN ? ELSE outcome END WHERE leader = ? AND token_id = ?",
+            (shares, usdc, now, reopened, now, reopened, cid, cid, outcome, outcome, leader, token),
+        )
+        return
+    if row is None or row["shares"] <= 0:
+        raise StoreError(f"sell of {token} for {leader} without a position")
+    held, cost = int(row["shares"]), int(row["cost"])
+    sold = min(shares, held)
+    if held - sold < LOT:
+        # Less than one 0.01-share lot left: no order can ever sell it. Write the dust off so
+        # the position closes (its cost goes into realized P&L).
+        sold = held
+    cost_out = cost if sold == held else cost * sold // held  # average cost of what left
+    c.execute(
+        "UPDATE positions SET shares = ?, cost = ?, realized = realized + ?, updated_at = ? "
+        "WHERE leader = ? AND token_id = ?",
+        (held - sold, cost - cost_out, usdc - cost_out, now, leader, token),
+    )
+
+
+def record_exit(c: sqlite3.Connection, e: ExitOutcome, mode: str, now: float) -> None:
+    purpose = f"exit:{e.reason}"
+    if e.status == "redeemable":  # live: the market resolved; the shares wait to be redeemed on chain
+        c.execute(
+            "UPDATE positions SET redeemable = 1, updated_at = ? WHERE leader = ? AND token_id = ?",
+            (now, e.leader, str(e.token_id)),
+        )
+        return
+    order_id = None
+    if e.intent is not None:
+        order_id = _upsert_order(c, e.client_key, None, purpose, e.leader, mode, e.intent, e.status, "", now)
+    if e.result is not None and e.status == "filled":
+        kind = "redeem" if e.reason == "resolved" else "sell"
+        book_trade(c, order_id, e.leader, Side.SELL, e.token_id, e.result, None, e.client_key, now, kind)
