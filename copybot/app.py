@@ -118,5 +118,5 @@ def build_app(
     meta: CountingCache[MarketInfo] = caches["market_meta"]
     market = MarketData(clob_up, gamma_up, meta, clob.max_concurrency)
     broker = PaperBroker()
-    executor = Executor(store, market, broker, settings.risk, clock, settings.executor.batch_size, on_outcomes)
+    executor = Executor(store, market, broker, settings, clock, on_outcomes)
     return App(settings, clock, store, source, market, broker, executor, upstreams, caches)

@@ -1,18 +1,40 @@
 """The Broker protocol: where an :class:`OrderIntent` becomes an :class:`OrderResult`.
 
-Paper and live brokers are chosen once, in ``copybot.app``.
+Sending an order is two steps so that the caller can write the order's intent, with the id the
+exchange will know it by, before anything leaves the process: ``prepare`` (sign, compute the id)
+then ``submit``. ``lookup`` answers "what became of that id?" after a crash. Paper and live
+brokers are chosen once, in ``copybot.app``.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from copybot.models import Book, OrderIntent, OrderResult, Skip
+
+
+@dataclass(frozen=True)
+class PreparedOrder:
+    """An order ready to send; ``order_id`` is what the exchange will call it."""
+
+    order_id: str
+    intent: OrderIntent
+    payload: Any = None  # broker-specific: the signed order (live), the book to walk (paper)
 
 
 class Broker(Protocol):
     mode: str
 
-    async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:
-        """Execute ``intent`` against ``book``; a Skip says why nothing was done."""
+    async def start(self) -> None: ...
+
+    async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip: ...
+
+    async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
+        """Send it. Raises ``OrderOutcomeUnknown`` when the answer was lost (the order may have
+        executed), another ``TransientError`` when it certainly did not execute."""
+        ...
+
+    async def lookup(self, order_id: str) -> OrderResult | None:
+        """The fill of an order sent earlier, or None if the exchange never saw it."""
         ...

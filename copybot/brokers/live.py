@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
@@ -33,6 +32,7 @@ from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.exceptions import PolyException
 from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
 
+from copybot.brokers.base import PreparedOrder
 from copybot.errors import (
     InsufficientFunds,
     OrderOutcomeUnknown,
@@ -44,16 +44,6 @@ from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_unit
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class PreparedOrder:
-    """A signed order ready to post; ``order_id`` is what the CLOB will call it."""
-
-    order_id: str
-    intent: OrderIntent
-    signed: Any  # the SDK's SignedOrderV2
-    order_type: str
 
 
 def _message(exc: PolyException) -> str:
@@ -175,7 +165,7 @@ class LiveBroker:
             signed = await self._run(self._client.create_market_order, args, options)
         except _SkipSignal as sig:
             return sig.skip
-        return PreparedOrder(self._order_hash(signed, book.neg_risk), intent, signed, self._order_type)
+        return PreparedOrder(self._order_hash(signed, book.neg_risk), intent, signed)
 
     def _order_hash(self, signed: Any, neg_risk: bool) -> str:
         config = get_contract_config(self._chain_id)
@@ -185,7 +175,7 @@ class LiveBroker:
 
     async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
         try:
-            answer = await self._run(self._client.post_order, order.signed, order.order_type)
+            answer = await self._run(self._client.post_order, order.payload, self._order_type)
         except _SkipSignal as sig:
             return sig.skip
         except RateLimited:

@@ -7,8 +7,10 @@ SELLs take what the bids give (fill-and-kill), so an exit is never blocked by th
 
 from __future__ import annotations
 
+import uuid
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from copybot.brokers.base import PreparedOrder
 from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
 
 
@@ -65,7 +67,22 @@ def walk_book(book: Book, intent: OrderIntent) -> OrderResult | Skip:
 
 
 class PaperBroker:
+    """Simulated orders: nothing leaves the process, so nothing can be in flight after a crash."""
+
     mode = "paper"
+
+    async def start(self) -> None:
+        return None
+
+    async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:
+        return PreparedOrder(f"paper-{uuid.uuid4().hex}", intent, book)
+
+    async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
+        book: Book = order.payload
+        return walk_book(book, order.intent)
+
+    async def lookup(self, order_id: str) -> OrderResult | None:
+        return None  # a paper order interrupted before its outcome was stored never happened
 
     async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:
         return walk_book(book, intent)
