@@ -22,6 +22,7 @@ from copybot.executor import Executor
 from copybot.http import Guard, RateLimiter, Upstream, build_client
 from copybot.market import MarketData
 from copybot.models import CopyOutcome, MarketInfo, to_units
+from copybot.positions import PositionManager
 from copybot.sources.base import Source
 from copybot.sources.etherscan import EtherscanSource
 from copybot.store import Store
@@ -38,6 +39,7 @@ class App:
     market: MarketData
     broker: Broker
     executor: Executor
+    positions: PositionManager
     upstreams: dict[str, Guard]
     caches: dict[str, CountingCache[Any]] = field(default_factory=dict)
 
@@ -119,4 +121,5 @@ def build_app(
     market = MarketData(clob_up, gamma_up, meta, clob.max_concurrency)
     broker = PaperBroker()
     executor = Executor(store, market, broker, settings, clock, on_outcomes)
-    return App(settings, clock, store, source, market, broker, executor, upstreams, caches)
+    positions = PositionManager(store, market, broker, settings, clock)
+    return App(settings, clock, store, source, market, broker, executor, positions, upstreams, caches)

@@ -26,7 +26,6 @@ from copybot.config import Settings
 from copybot.errors import PermanentUpstreamError, TransientError
 from copybot.models import CopyOutcome, from_units
 from copybot.notify import Notifier, watchdog_period
-from copybot.positions import mark_positions
 from copybot.store import CycleStats
 
 log = logging.getLogger(__name__)
@@ -72,16 +71,23 @@ class Daemon:
             self._record(started, t0, 0, 0, str(exc))
             raise
         phases["poll"] = clock.monotonic() - t0
+        # Exits first: a stop-loss or a resolution never waits behind a slow entry.
         try:
             t1 = clock.monotonic()
-            decided = await app.executor.run_pending()
-            t2 = clock.monotonic()
-            phases["execute"] = t2 - t1
-            await mark_positions(app.store, app.market, clock)
-            phases["manage"] = clock.monotonic() - t2
+            await app.executor.reconcile()  # orders whose outcome is unknown, before sending more
+            await app.positions.manage()
+            phases["manage"] = clock.monotonic() - t1
         except TransientError as exc:
             error = error or str(exc)
-            log.warning("copy/mark step failed, retrying next cycle: %s", exc)
+            log.warning("position management failed, retrying next cycle: %s", exc)
+        try:
+            t2 = clock.monotonic()
+            decided = await app.executor.run_pending()
+            await app.positions.mark_unpriced()  # positions this cycle opened
+            phases["execute"] = clock.monotonic() - t2
+        except TransientError as exc:
+            error = error or str(exc)
+            log.warning("copy step failed, retrying next cycle: %s", exc)
         stats = self._record(started, t0, new_fills, decided, error)
         self.cycles += 1
         report = CycleReport(stats, new_fills, latest, app.executor.deferred, phases)

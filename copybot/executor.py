@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from copybot.accounts import NewOrder
+from copybot.accounts import ExitOutcome, NewOrder
 from copybot.brokers.base import Broker
 from copybot.clock import Clock
 from copybot.config import RiskSettings, Settings, leader_risks
@@ -44,6 +44,24 @@ from copybot.store import PendingFill, Store
 log = logging.getLogger(__name__)
 
 OutcomeSink = Callable[[Sequence[CopyOutcome]], None]
+MAX_PENDING = 10_000  # fills decided per cycle at most: bounds memory after a long outage
+
+
+def prioritise(pending: Sequence[PendingFill]) -> list[PendingFill]:
+    """Leader SELLs first (an exit never waits behind entries), except a SELL whose BUY is
+    itself still pending: that pair keeps its chain order."""
+    first: list[PendingFill] = []
+    rest: list[PendingFill] = []
+    buying: set[tuple[str, int]] = set()
+    for p in pending:
+        key = (p.fill.leader, p.fill.token_id)
+        if p.fill.side is Side.SELL and key not in buying:
+            first.append(p)
+        else:
+            rest.append(p)
+            if p.fill.side is Side.BUY:
+                buying.add(key)
+    return first + rest
 
 
 @dataclass
@@ -98,6 +116,11 @@ class Executor:
             pending = self._store.fill(row["fill_id"]) if row["fill_id"] is not None else None
             if result is None or result.shares <= 0:
                 self._store.set_order_status(row["client_key"], "abandoned", now)  # never executed
+            elif str(row["purpose"]).startswith("exit:"):
+                intent = OrderIntent(int(row["token_id"]), Side.SELL, int(row["amount"]), None)
+                exit_ = ExitOutcome(row["leader"], int(row["token_id"]), str(row["purpose"])[5:], row["client_key"],
+                                    intent, result, detail="reconciled after a lost answer")  # fmt: skip
+                self._store.record_exit(exit_, self._broker.mode, now)
             elif pending is not None:
                 f = pending.fill
                 intent = OrderIntent(f.token_id, f.side, int(row["amount"]), None)
@@ -111,15 +134,13 @@ class Executor:
         return resolved
 
     async def run_pending(self) -> int:
-        """Decide every pending fill, ten at a time. Returns the number of decisions stored."""
+        """Decide every pending fill, ten at a time: leader exits (SELLs) first, then the rest in
+        chain order. Returns the number of decisions stored."""
         await self.reconcile()
         decided, self.deferred = 0, 0
-        after = (-1, -1)
-        while True:
-            batch = self._store.pending_fills(self._batch, after)
-            if not batch:
-                return decided
-            after = (batch[-1].fill.block, batch[-1].fill.log_index)
+        pending = prioritise(self._store.pending_fills(MAX_PENDING))
+        for start in range(0, len(pending), self._batch):
+            batch = pending[start : start + self._batch]
             outcomes = await self.process_batch(batch)
             self.deferred += len(batch) - len(outcomes)
             if outcomes:
@@ -130,6 +151,7 @@ class Executor:
                 decided += len(outcomes)
                 if self._sink is not None:
                     self._sink([o for _, o in outcomes])
+        return decided
 
     async def process_batch(self, batch: Sequence[PendingFill]) -> list[tuple[int, CopyOutcome]]:
         tokens = [p.fill.token_id for p in batch]

@@ -199,3 +199,36 @@ class MarketData:
                 if 0 <= price <= 1:
                     out[token_id] = price
         return out
+
+
+    async def resolutions(self, condition_ids: Iterable[str]) -> dict[str, int | None]:
+        """Each distinct market's winning token (None = not resolved), fetched concurrently.
+        Markets that could not be read this time are left out (asked again next cycle)."""
+        unique = [c for c in dict.fromkeys(condition_ids) if c]
+
+        async def one(cid: str) -> int | None:
+            async with self._sem:
+                return parse_resolution(await self._clob.get_json(f"/markets/{cid}"))
+
+        answers = await asyncio.gather(*(one(c) for c in unique), return_exceptions=True)
+        out: dict[str, int | None] = {}
+        for cid, answer in zip(unique, answers, strict=True):
+            if isinstance(answer, CopybotError):
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            out[cid] = answer
+        return out
+
+
+def parse_resolution(body: Any) -> int | None:
+    """CLOB ``/markets/{condition_id}`` -> the winning token id once the market resolved, else None."""
+    if not isinstance(body, Mapping) or not body.get("closed"):
+        return None
+    for token in body.get("tokens") or []:
+        if isinstance(token, Mapping) and token.get("winner") is True:
+            try:
+                return int(str(token.get("token_id")))
+            except ValueError:
+                return None
+    return None
