@@ -92,6 +92,21 @@ def build_source(
     return EtherscanSource(up, src, api_key, caches["closed_ranges"], caches["latest_block"]), up
 
 
+def build_broker(settings: Settings, private_key: str | None) -> Broker:
+    """Paper or live, chosen here and nowhere else."""
+    if settings.mode == "paper":
+        return PaperBroker()
+    if not private_key:
+        raise ConfigError("live.private_key_env: live mode needs the wallet's private key")
+    from copybot.brokers.live import LiveBroker  # the CLOB SDK is imported only for live trading
+
+    live = settings.live
+    return LiveBroker(
+        settings.clob.url, private_key, signature_type=live.signature_type, funder=live.funder or None,
+        order_type=live.order_type, max_concurrency=live.max_concurrency,
+    )  # fmt: skip
+
+
 def build_app(
     settings: Settings,
     api_key: str,
@@ -99,9 +114,10 @@ def build_app(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     on_outcomes: Callable[[Sequence[CopyOutcome]], None] | None = None,
+    private_key: str | None = None,
 ) -> App:
-    if settings.mode != "paper":
-        raise ConfigError("mode: only paper trading is available in this version")
+    """Everything ``watch`` needs. ``mode: live`` needs ``private_key`` (see ``copybot.secrets``)."""
+    broker = build_broker(settings, private_key)
     clock = clock or SystemClock()
     es = settings.source.etherscan
     caches: dict[str, CountingCache[Any]] = {
@@ -115,11 +131,17 @@ def build_app(
     gamma_up = Upstream("gamma", build_client(gamma.url, gamma.timeout_s, gamma.max_concurrency, transport), clock)
     upstreams: dict[str, Guard] = {source_guard.name: source_guard, "clob": clob_up, "gamma": gamma_up}
     store = Store.open(settings.storage.path, recent_keys=settings.source.recent_keys)
-    store.init_paper(settings.mode, to_units(settings.paper.starting_bankroll_usdc), clock.now())
+    created_as = store.meta("mode")
+    if created_as is not None and created_as != settings.mode:
+        store.close()
+        raise ConfigError(
+            f"storage.path: {settings.storage.path} holds a {created_as} bankroll; use another file for {settings.mode}"
+        )
+    starting = to_units(settings.paper.starting_bankroll_usdc) if settings.mode == "paper" else 0
+    store.init_paper(settings.mode, starting, clock.now())
     store.sync_leaders([(leader.address, leader.label) for leader in settings.leaders], clock.now())
     meta: CountingCache[MarketInfo] = caches["market_meta"]
     market = MarketData(clob_up, gamma_up, meta, clob.max_concurrency)
-    broker = PaperBroker()
     executor = Executor(store, market, broker, settings, clock, on_outcomes)
     positions = PositionManager(store, market, broker, settings, clock)
     return App(settings, clock, store, source, market, broker, executor, positions, upstreams, caches)

@@ -14,12 +14,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from copybot import __version__
 from copybot.errors import ConfigError, CopybotError, PermanentUpstreamError, StoreError
+
+if TYPE_CHECKING:  # pydantic is not imported for --help
+    from copybot.config import Settings
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Copy Polymarket leaders' trades (paper by default)."
@@ -91,6 +94,9 @@ def watch(
         int | None, typer.Option(help="Serve Prometheus metrics on this port (0 = any free port).", min=0, max=65535)
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics server binds to.")] = "127.0.0.1",
+    live_flag: Annotated[
+        bool, typer.Option("--live", help="Trade real money. Also needs `mode: live` in the settings.")
+    ] = False,
 ) -> None:
     """Run the copy loop: poll leaders, copy their fills, record a heartbeat each cycle.
 
@@ -109,6 +115,7 @@ def watch(
         raise ConfigError(f"--log-format: {log_format!r} is not one of {', '.join(FORMATS)}")
     settings = load_settings(config)
     key = api_key(settings)
+    wallet_key = _live_key(settings, live_flag)
     live = sys.stdout.isatty() if dashboard is None else dashboard
     setup_logging(log_level, "json" if log_format == "json" else "text")
     log = logging.getLogger("copybot.watch")
@@ -137,9 +144,40 @@ def watch(
         monitor = Monitor(dashboard=view, metrics=metrics, log_copies=view is None)
         cycles = asyncio.run(
             run_watch(settings, key, duration=duration, once=once, on_outcomes=monitor.outcomes,
-                      on_cycle=monitor.cycle, on_ready=monitor.ready, notifier=Notifier.from_env())
+                      on_cycle=monitor.cycle, on_ready=monitor.ready, notifier=Notifier.from_env(),
+                      private_key=wallet_key)
         )  # fmt: skip
     log.info("stopped after %d cycles", cycles)
+
+
+def _live_key(settings: Settings, live_flag: bool) -> str | None:
+    """Live trading needs two yeses: ``mode: live`` in the settings and ``--live`` here."""
+    if settings.mode == "live" and not live_flag:
+        raise ConfigError("mode: the settings say live, but real orders also need --live on the command line")
+    if live_flag and settings.mode != "live":
+        raise ConfigError("--live: the settings say mode: paper; set mode: live to trade real money")
+    if settings.mode != "live":
+        return None
+    from copybot.secrets import private_key
+
+    return private_key(settings)
+
+
+@app.command()
+@exits
+def resume(config: ConfigOpt = None) -> None:
+    """Lift a kill-switch pause (daily loss, failures in a row) so new BUYs are copied again."""
+    from copybot.config import load_settings
+    from copybot.killswitch import resume as lift
+    from copybot.store import Store
+
+    settings = load_settings(config)
+    store = Store.open(settings.storage.path, create=False)
+    try:
+        was = lift(store)
+    finally:
+        store.close()
+    typer.echo(f"resumed (was paused: {was})" if was else "not paused; failure count reset")
 
 
 @app.command()

@@ -242,6 +242,29 @@ class ExecutorSettings(_Section):
     batch_size: int = Field(10, ge=1, le=100)
 
 
+class LiveSettings(_Section):
+    """Real orders on the CLOB (``mode: live`` plus ``watch --live``). The key itself never goes
+    here: it comes from the environment variable or the 0600 file named below."""
+
+    private_key_env: str = "COPYBOT_PRIVATE_KEY"
+    private_key_file: str = ""  # used when set; must be mode 0600
+    signature_type: int = Field(0, ge=0, le=3)  # 0 EOA, 1 POLY_PROXY, 2 POLY_GNOSIS_SAFE, 3 POLY_1271
+    funder: str = ""  # the proxy/safe/deposit wallet holding the funds (required for types 1-3)
+    order_type: Literal["FOK", "FAK"] = "FOK"
+    max_concurrency: int = Field(4, ge=1, le=32)
+
+    @field_validator("funder", mode="before")
+    @classmethod
+    def _check_funder(cls, value: object) -> str:
+        return "" if value in ("", None) else _address(value)
+
+    @model_validator(mode="after")
+    def _funder_needed(self) -> LiveSettings:
+        if self.signature_type != 0 and not self.funder:
+            raise ValueError("funder: required when signature_type is 1, 2 or 3 (the wallet holding the funds)")
+        return self
+
+
 class Settings(_Section):
     mode: Literal["paper", "live"] = "paper"
     leaders: tuple[Leader, ...] = ()
@@ -253,6 +276,7 @@ class Settings(_Section):
     paper: PaperSettings = PaperSettings()
     storage: StorageSettings = StorageSettings()
     executor: ExecutorSettings = ExecutorSettings()
+    live: LiveSettings = LiveSettings()
 
     @field_validator("leaders")
     @classmethod
@@ -360,8 +384,6 @@ def parse_settings(data: object, where: str, environ: Mapping[str, str] | None =
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise ConfigError(f"{where}: {_loc(tuple(err['loc']))}: {msg}") from None
-    if settings.mode == "live":
-        raise ConfigError(f"{where}: mode: live trading is not available in this version of copybot; use mode: paper")
     return settings
 
 

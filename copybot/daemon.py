@@ -207,6 +207,7 @@ async def watch(
     transport: httpx.AsyncBaseTransport | None = None,
     notifier: Notifier | None = None,
     grace_s: float = STOP_GRACE_S,
+    private_key: str | None = None,
 ) -> int:
     """Build the app and run the loop until done. The first SIGINT/SIGTERM stops it after the
     current cycle (bounded by ``grace_s``), a second one cancels that cycle at once."""
@@ -225,7 +226,10 @@ async def watch(
     installed = _install_signal_handlers(request_stop)
     app: App | None = None
     try:
-        app = build_app(settings, api_key, clock=clock, transport=transport, on_outcomes=on_outcomes)
+        app = build_app(
+            settings, api_key, clock=clock, transport=transport, on_outcomes=on_outcomes, private_key=private_key
+        )
+        await app.broker.start()  # live: derive the CLOB API credentials from the key
         if on_ready is not None:
             on_ready(app)
         daemon = Daemon(app, on_cycle, notifier=notifier)

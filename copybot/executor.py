@@ -157,7 +157,11 @@ class Executor:
         tokens = [p.fill.token_id for p in batch]
         books, infos = await asyncio.gather(self._market.books(tokens), self._market.market_info(tokens))
         fetched = self._clock.monotonic()
-        cash = self._store.cash()
+        cash = await self._broker.balance()
+        if cash is None:
+            cash = self._store.cash()
+        else:
+            self._store.set_meta("live_cash", str(cash))  # what status shows as cash in live mode
         book = portfolio(self._store, cash)
         state = trading_state(self._store, book.equity, self._settings.risk, self._clock.now())
         running = _Running(book, state)

@@ -143,6 +143,10 @@ class Store:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def init_paper(self, mode: str, starting_units: int, now: float) -> None:
         """First run: record the mode and deposit the starting bankroll, once."""
         with self.tx() as c:

@@ -38,3 +38,7 @@ class Broker(Protocol):
     async def lookup(self, order_id: str) -> OrderResult | None:
         """The fill of an order sent earlier, or None if the exchange never saw it."""
         ...
+
+    async def balance(self) -> int | None:
+        """Collateral available to trade (base units), or None when the store's ledger is the bankroll."""
+        ...

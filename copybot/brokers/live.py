@@ -216,6 +216,9 @@ class LiveBroker:
                 collateral += to_units(size * price)
         return OrderResult(shares, collateral)
 
+    async def balance(self) -> int | None:
+        return await self.collateral_balance()
+
     async def collateral_balance(self) -> int:
         params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
         answer = await self._run(self._client.get_balance_allowance, params)

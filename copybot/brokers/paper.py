@@ -84,5 +84,8 @@ class PaperBroker:
     async def lookup(self, order_id: str) -> OrderResult | None:
         return None  # a paper order interrupted before its outcome was stored never happened
 
+    async def balance(self) -> int | None:
+        return None  # the paper bankroll is the store's ledger
+
     async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:
         return walk_book(book, intent)

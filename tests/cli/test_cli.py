@@ -21,7 +21,7 @@ BROKEN = [
     ("wrong_type", "source:\n  poll_interval_s: fast\n", "source.poll_interval_s"),
     ("bad_address", "leaders:\n  - address: '0x1234'\n", "leaders[0].address"),
     ("negative_limit", "risk:\n  max_order_usdc: -5\n", "risk.max_order_usdc"),
-    ("live_mode", "mode: live\n", "mode"),
+    ("bad_mode", "mode: yolo\n", "mode"),
     ("not_a_mapping", "- 1\n- 2\n", "(top level)"),
 ]
 
@@ -87,3 +87,34 @@ def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("copybot ")
+
+
+def test_live_trading_needs_both_the_setting_and_the_flag(tmp_path: Path) -> None:
+    live = tmp_path / "live.yaml"
+    live.write_text(GOOD.format(db=tmp_path / "l.db") + "mode: live\n", encoding="utf-8")
+    assert_clean_error(run_cli("watch", "--config", str(live), "--once", env={"ETHERSCAN_API_KEY": "k"}), "--live")
+    paper = tmp_path / "paper.yaml"
+    paper.write_text(GOOD.format(db=tmp_path / "p.db"), encoding="utf-8")
+    result = run_cli("watch", "--config", str(paper), "--once", "--live", env={"ETHERSCAN_API_KEY": "k"})
+    assert_clean_error(result, "--live", "mode: paper")
+    assert not (tmp_path / "l.db").exists() and not (tmp_path / "p.db").exists()
+
+
+def test_live_key_must_come_from_env_or_a_private_file(tmp_path: Path) -> None:
+    key = "0x" + "ab" * 32
+    keyfile = tmp_path / "wallet.key"
+    keyfile.write_text(key, encoding="utf-8")
+    keyfile.chmod(0o644)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text(
+        GOOD.format(db=tmp_path / "l.db") + f"mode: live\nlive:\n  private_key_file: {keyfile}\n", encoding="utf-8"
+    )
+    result = run_cli("watch", "--config", str(cfg), "--once", "--live", env={"ETHERSCAN_API_KEY": "k"})
+    assert_clean_error(result, "live.private_key_file", "chmod 600")
+    assert key not in result.stderr + result.stdout
+    cfg.write_text(GOOD.format(db=tmp_path / "l.db") + "mode: live\n", encoding="utf-8")
+    result = run_cli(
+        "watch", "--config", str(cfg), "--once", "--live", env={"ETHERSCAN_API_KEY": "k", "COPYBOT_PRIVATE_KEY": "nope"}
+    )
+    assert_clean_error(result, "COPYBOT_PRIVATE_KEY", "not a private key")
+    assert "nope" not in result.stderr

@@ -1,0 +1,46 @@
+"""The live wallet's private key: from the environment or a 0600 file, nowhere else.
+
+Errors name the variable or the file, never the value. The key is handed to the live broker
+and to nothing that logs, stores or prints.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from copybot.config import Settings
+from copybot.errors import ConfigError
+
+
+def _check(key: str, where: str) -> str:
+    body = key.strip().removeprefix("0x")
+    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
+        raise ConfigError(f"{where}: is not a private key (64 hex digits, optionally 0x-prefixed)")
+    return "0x" + body
+
+
+def private_key(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    live = settings.live
+    if live.private_key_file:
+        path = Path(live.private_key_file)
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise ConfigError(f"live.private_key_file: {path} does not exist") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"live.private_key_file: {path} must be readable by its owner only (chmod 600)")
+        try:
+            return _check(path.read_text(encoding="utf-8"), f"live.private_key_file: {path}")
+        except OSError as exc:
+            raise ConfigError(f"live.private_key_file: cannot read {path}: {exc.strerror}") from None
+    env = os.environ if environ is None else environ
+    value = env.get(live.private_key_env, "")
+    if not value.strip():
+        raise ConfigError(
+            f"live.private_key_env: environment variable {live.private_key_env} is not set "
+            "(or set live.private_key_file to a 0600 file)"
+        )
+    return _check(value, f"live.private_key_env: {live.private_key_env}")
