@@ -92,6 +92,13 @@ storage:
   path: "data/copybot.db"
 executor:
   batch_size: 20
+live:
+  private_key_env: MY_WALLET_KEY
+  private_key_file: /etc/copybot/wallet.key
+  signature_type: 2
+  funder: "{OTHER}"
+  order_type: FAK
+  max_concurrency: 2
 """
 
 
@@ -184,6 +191,9 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
     }
     assert s.storage.path == "data/copybot.db"
     assert s.executor.batch_size == 20
+    lv = s.live
+    assert (lv.private_key_env, lv.private_key_file, lv.signature_type) == ("MY_WALLET_KEY", "/etc/copybot/wallet.key", 2)
+    assert (lv.funder, lv.order_type, lv.max_concurrency) == (OTHER, "FAK", 2)
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
@@ -268,7 +278,7 @@ def test_env_overrides(tmp_path: Path, environ: dict[str, str], path: tuple[str,
 @pytest.mark.parametrize(
     ("environ", "fragments"),
     [
-        pytest.param({"COPYBOT__MODE": "live"}, ["mode", "live"], id="live-not-available"),
+        pytest.param({"COPYBOT__LIVE__SIGNATURE_TYPE": "9"}, ["live.signature_type"], id="live-signature-type"),
         pytest.param({"COPYBOT__RISK__MAX_SLIPPAGE": "2"}, ["risk.max_slippage"], id="invalid-value"),
         pytest.param({"COPYBOT__RISK__NOPE": "1"}, ["risk.nope", "unknown key"], id="unknown-key"),
         pytest.param({"COPYBOT__RISK__FIXED_USDC": "[1"}, ["risk.fixed_usdc", "COPYBOT__RISK__FIXED_USDC"], id="yaml"),
@@ -356,7 +366,7 @@ BROKEN = [
     ("page_size_too_big", "source:\n  etherscan:\n    page_size: 5000\n", ["source.etherscan.page_size"]),
     ("chain_id_zero", "source:\n  etherscan:\n    chain_id: 0\n", ["source.etherscan.chain_id"]),
     ("bad_url", "clob:\n  url: ftp://clob\n", ["clob.url", "http"]),
-    ("mode_live", "mode: live\n", ["mode", "live"]),
+    ("live_without_funder", "mode: live\nlive:\n  signature_type: 2\n", ["live", "funder"]),
     ("mode_unknown", "mode: yolo\n", ["mode"]),
 ]
 
