@@ -192,7 +192,11 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
     assert s.storage.path == "data/copybot.db"
     assert s.executor.batch_size == 20
     lv = s.live
-    assert (lv.private_key_env, lv.private_key_file, lv.signature_type) == ("MY_WALLET_KEY", "/etc/copybot/wallet.key", 2)
+    assert (lv.private_key_env, lv.private_key_file, lv.signature_type) == (
+        "MY_WALLET_KEY",
+        "/etc/copybot/wallet.key",
+        2,
+    )
     assert (lv.funder, lv.order_type, lv.max_concurrency) == (OTHER, "FAK", 2)
 
 
