@@ -51,6 +51,9 @@ def _position(row: sqlite3.Row) -> dict[str, Any]:
         "mark_price": _price(mark),
         "unrealized_pnl_usdc": _money(unrealized),
         "opened_at": iso(row["opened_at"]),
+        "realized_pnl_usdc": _money(int(row["realized"])),
+        "high_water_bid": _price(row["high_water"]),
+        "redeemable": bool(row["redeemable"]),
         "_unrealized_units": unrealized,
     }
 
@@ -90,17 +93,26 @@ def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
     """The ``status --json`` object (a contract: keys are only ever added)."""
     positions = [_position(r) for r in store.open_positions()]
     exposure = sum(int(Decimal(p["cost_usdc"]) * 10**6) for p in positions)
-    unrealized = sum(p.pop("_unrealized_units") or 0 for p in positions)
+    unrealized_by_leader: dict[str, int] = {}
+    for p in positions:
+        units = p.pop("_unrealized_units") or 0
+        unrealized_by_leader[p["leader"].lower()] = unrealized_by_leader.get(p["leader"].lower(), 0) + units
+    unrealized = sum(unrealized_by_leader.values())
+    realized_by_leader = store.realized_by_leader()
+    mode = store.meta("mode") or "paper"
+    live_cash = store.meta("live_cash") if mode == "live" else None
+    cash = int(live_cash) if live_cash is not None else store.cash()
     hb = store.heartbeat()
     last = hb["last_cycle_at"]
     health = json.loads(hb["source_health"]) if hb["source_health"] else {}
     return {
-        "mode": store.meta("mode") or "paper",
+        "mode": mode,
         "bankroll": {
-            "cash_usdc": _money(store.cash()),
+            "cash_usdc": _money(cash),
             "exposure_usdc": _money(exposure),
             "realized_pnl_usdc": _money(store.realized_pnl()),
             "unrealized_pnl_usdc": _money(unrealized),
+            "paused_reason": str(store.risk_state()["paused_reason"]),
         },
         "leaders": [
             {
@@ -111,6 +123,8 @@ def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
                 "copied": r["copied"],
                 "skipped": r["skipped"],
                 "last_fill_at": iso(r["last_fill_ts"]) if r["last_fill_ts"] else None,
+                "realized_pnl_usdc": _money(realized_by_leader.get(r["address"], 0)),
+                "unrealized_pnl_usdc": _money(unrealized_by_leader.get(r["address"], 0)),
             }
             for r in store.leader_rows()
         ],
@@ -172,6 +186,9 @@ def console(stream_is_tty: bool) -> Console:
 def renderables(status: dict[str, Any], copies: int | None = None) -> list[RenderableType]:
     """The status as rich renderables: a summary line, leaders, open positions, recent copies."""
     out: list[RenderableType] = [summary_text(status)]
+    if status["bankroll"].get("paused_reason"):
+        reason = status["bankroll"]["paused_reason"]
+        out.append(Text(f"new BUYs paused: {reason} (exits still run; `copybot resume` lifts it)", style="bold red"))
     if status["stats"].get("last_error"):
         out.append(Text(f"last error: {status['stats']['last_error']}", style="yellow"))
     shown = status["copies"] if copies is None else status["copies"][:copies]
@@ -192,19 +209,23 @@ def summary_text(status: dict[str, Any]) -> Text:
 
 
 def leaders_table(status: dict[str, Any]) -> Table:
-    table = _table("Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "last fill")
+    table = _table("Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "realized", "unrealized",
+                   "last fill")  # fmt: skip
     for r in status["leaders"]:
         last = (r["last_fill_at"] or "-").replace("T", " ").rstrip("Z")
         table.add_row(_short(r["address"]), r["label"], str(r["cursor_block"]), str(r["fills_seen"]),
-                      str(r["copied"]), str(r["skipped"]), last)  # fmt: skip
+                      str(r["copied"]), str(r["skipped"]), _num(r.get("realized_pnl_usdc"), 2),
+                      _num(r.get("unrealized_pnl_usdc"), 2), last)  # fmt: skip
     return table
 
 
 def positions_table(status: dict[str, Any]) -> Table:
-    table = _table("Open positions", "market", "shares", "avg", "mark", "cost", "unrealized")
+    table = _table("Open positions", "market", "shares", "avg", "mark", "cost", "unrealized", "realized")
     for p in status["positions"]:
-        table.add_row(_market(p), _num(p["shares"], 2), _num(p["avg_price"], 4), _num(p["mark_price"], 4),
-                      _num(p["cost_usdc"], 2), _num(p["unrealized_pnl_usdc"], 2))  # fmt: skip
+        mark = "redeem" if p.get("redeemable") else _num(p["mark_price"], 4)
+        table.add_row(_market(p), _num(p["shares"], 2), _num(p["avg_price"], 4), mark,
+                      _num(p["cost_usdc"], 2), _num(p["unrealized_pnl_usdc"], 2),
+                      _num(p.get("realized_pnl_usdc"), 2))  # fmt: skip
     return table
 
 

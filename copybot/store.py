@@ -288,6 +288,10 @@ class Store:
         with self.tx() as c:
             c.execute(f"UPDATE risk_state SET {sets} WHERE id = 1", tuple(values.values()))
 
+    def realized_by_leader(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT leader, SUM(realized) FROM positions GROUP BY leader").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def realized_pnl(self) -> int:
         return int(self._conn.execute("SELECT COALESCE(SUM(realized), 0) FROM positions").fetchone()[0])
 
