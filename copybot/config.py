@@ -236,6 +236,7 @@ class PaperSettings(_Section):
 
 class StorageSettings(_Section):
     path: str = "copybot-paper.db"
+    retention_days: float = Field(90.0, ge=0)  # decided fills older than this are compacted (0 = keep all)
 
 
 class ExecutorSettings(_Section):

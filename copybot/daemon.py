@@ -26,6 +26,7 @@ from copybot.config import Settings
 from copybot.errors import PermanentUpstreamError, TransientError
 from copybot.models import CopyOutcome, from_units
 from copybot.notify import Notifier, watchdog_period
+from copybot.retention import compact
 from copybot.store import CycleStats
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class Daemon:
         except TransientError as exc:
             error = error or str(exc)
             log.warning("copy step failed, retrying next cycle: %s", exc)
+        storage = app.settings.storage
+        compact(app.store, clock.now(), storage.retention_days, app.settings.source.confirmations_window)
         stats = self._record(started, t0, new_fills, decided, error)
         self.cycles += 1
         report = CycleReport(stats, new_fills, latest, app.executor.deferred, phases)

@@ -77,5 +77,11 @@ MIGRATIONS: tuple[str, ...] = (
         consecutive_failures INTEGER NOT NULL DEFAULT 0, day TEXT, day_start_equity INTEGER);
     INSERT INTO risk_state (id) VALUES (1);
     """,
+    # v3: compaction keeps per-leader totals of what it deletes (decisions and fills past retention)
+    """
+    CREATE TABLE leader_totals (
+        leader TEXT PRIMARY KEY, fills INTEGER NOT NULL DEFAULT 0, copied INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -189,7 +189,8 @@ class Store:
         """
         report = IngestReport()
         present = {f.key for f in poll.fills}
-        fresh = [f for f in poll.fills if f.key not in self._recent]
+        floor = self.watermark()
+        fresh = [f for f in poll.fills if f.key not in self._recent and f.block >= floor]
         report.duplicates = len(poll.fills) - len(fresh)
         with self.tx() as c:
             for f in sorted(fresh, key=lambda x: (x.block, x.log_index)):
@@ -288,6 +289,36 @@ class Store:
         with self.tx() as c:
             c.execute(f"UPDATE risk_state SET {sets} WHERE id = 1", tuple(values.values()))
 
+    def compact(self, seen_before: float, below_block: int, now: float) -> tuple[int, int]:
+        """Delete decided fills seen before ``seen_before`` and below ``below_block``, with their
+        decisions, orders and trades, adding them to ``leader_totals``; raise the watermark.
+        Returns (fills removed, watermark). One transaction."""
+        with self.tx() as c:
+            old = "SELECT id FROM fills WHERE state = 'done' AND seen_at < ? AND block < ?"
+            args = (seen_before, below_block)
+            c.execute(
+                "INSERT INTO leader_totals (leader, fills, copied, skipped) "
+                "SELECT f.leader, COUNT(*), SUM(d.decision = 'filled'), SUM(d.decision != 'filled') "
+                f"FROM fills f JOIN decisions d ON d.fill_id = f.id WHERE f.id IN ({old}) GROUP BY f.leader "
+                "ON CONFLICT (leader) DO UPDATE SET fills = fills + excluded.fills, "
+                "copied = copied + excluded.copied, skipped = skipped + excluded.skipped",
+                args,
+            )
+            top = c.execute(f"SELECT MAX(block) FROM fills WHERE id IN ({old})", args).fetchone()[0]
+            c.execute(f"DELETE FROM trades WHERE order_id IN (SELECT id FROM orders WHERE fill_id IN ({old}))", args)
+            c.execute(f"DELETE FROM orders WHERE fill_id IN ({old})", args)
+            c.execute(f"DELETE FROM decisions WHERE fill_id IN ({old})", args)
+            removed = c.execute(f"DELETE FROM fills WHERE id IN ({old})", args).rowcount
+            watermark = max(int(top) + 1 if top is not None else 0, self.watermark())
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('watermark_block', ?)", (str(watermark),))
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('compacted_at', ?)", (str(now),))
+        return removed, watermark
+
+    def watermark(self) -> int:
+        """Every fill below this block was decided and compacted: a source returning one is old news."""
+        value = self.meta("watermark_block")
+        return int(value) if value is not None else 0
+
     def realized_by_leader(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT leader, SUM(realized) FROM positions GROUP BY leader").fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
@@ -322,11 +353,14 @@ class Store:
     def leader_rows(self) -> list[sqlite3.Row]:
         return self._conn.execute(
             "SELECT l.address, l.label, l.cursor_block, "
-            "(SELECT COUNT(*) FROM fills f WHERE f.leader = l.address) AS fills_seen, "
+            "(SELECT COUNT(*) FROM fills f WHERE f.leader = l.address) "
+            " + COALESCE((SELECT fills FROM leader_totals t WHERE t.leader = l.address), 0) AS fills_seen, "
             "(SELECT COUNT(*) FROM fills f JOIN decisions d ON d.fill_id = f.id "
-            " WHERE f.leader = l.address AND d.decision = 'filled') AS copied, "
+            " WHERE f.leader = l.address AND d.decision = 'filled') "
+            " + COALESCE((SELECT copied FROM leader_totals t WHERE t.leader = l.address), 0) AS copied, "
             "(SELECT COUNT(*) FROM fills f JOIN decisions d ON d.fill_id = f.id "
-            " WHERE f.leader = l.address AND d.decision != 'filled') AS skipped, "
+            " WHERE f.leader = l.address AND d.decision != 'filled') "
+            " + COALESCE((SELECT skipped FROM leader_totals t WHERE t.leader = l.address), 0) AS skipped, "
             "(SELECT MAX(ts) FROM fills f WHERE f.leader = l.address) AS last_fill_ts "
             "FROM leaders l ORDER BY l.added_at, l.address"
         ).fetchall()

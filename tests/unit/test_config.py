@@ -90,6 +90,7 @@ paper:
   starting_bankroll_usdc: 2500.75
 storage:
   path: "data/copybot.db"
+  retention_days: 30
 executor:
   batch_size: 20
 live:
@@ -191,6 +192,7 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
     }
     assert s.storage.path == "data/copybot.db"
     assert s.executor.batch_size == 20
+    assert s.storage.retention_days == 30
     lv = s.live
     assert (lv.private_key_env, lv.private_key_file, lv.signature_type) == (
         "MY_WALLET_KEY",
