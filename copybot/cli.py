@@ -208,7 +208,12 @@ def health(
     key = api_key(settings)
     loaded = Check("settings", True, str(resolve_path(config)), (time.perf_counter() - t0) * 1000)
     limit = default_max_age(settings) if max_age is None else max_age
-    checks = asyncio.run(run_checks(settings, key, max_age_s=limit, timeout_s=timeout)).checks
+    wallet_key = None
+    if settings.mode == "live":
+        from copybot.secrets import private_key
+
+        wallet_key = private_key(settings)
+    checks = asyncio.run(run_checks(settings, key, max_age_s=limit, timeout_s=timeout, private_key=wallet_key)).checks
     report = HealthReport((loaded, *checks))
     if as_json and not quiet:
         typer.echo(json.dumps(report.as_dict(), indent=2))

@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ import httpx
 
 from copybot.config import Settings
 from copybot.errors import CopybotError, RateLimited
+from copybot.models import from_units
 from copybot.sources.etherscan import check_block_number
 from copybot.store import SCHEMA_VERSION, Store
 
@@ -74,13 +76,17 @@ async def run_checks(
     timeout_s: float = CHECK_TIMEOUT_S,
     now: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
+    private_key: str | None = None,
 ) -> HealthReport:
     """Run every check concurrently; a failure or timeout of one never affects the others."""
     db = settings.storage.path
     probes: list[tuple[str, Callable[[], Awaitable[str]]]] = [
         ("database", lambda: _with_store(db, _database)),
         ("heartbeat", lambda: _with_store(db, lambda store: _heartbeat(store, max_age_s, now()))),
+        ("kill_switch", lambda: _with_store(db, _kill_switch)),
     ]
+    if settings.mode == "live" and private_key:
+        probes.append(("wallet", lambda: _wallet(settings, private_key)))
     # one TLS context for all clients: building one (loading the CA bundle) costs ~20 ms each
     tls = httpx.create_ssl_context()
     async with contextlib.AsyncExitStack() as stack:
@@ -101,11 +107,12 @@ async def run_checks(
             probes.append(("etherscan", lambda: _etherscan(es, settings, api_key)))
         clob, gamma = client(settings.clob.url), client(settings.gamma.url)
         probes += [("clob", lambda: _clob(clob)), ("gamma", lambda: _gamma(gamma))]
-        checks = await asyncio.gather(*(_timed(name, probe, timeout_s, api_key) for name, probe in probes))
+        secrets = tuple(x for x in (api_key, private_key, (private_key or "").removeprefix("0x")) if x)
+        checks = await asyncio.gather(*(_timed(name, probe, timeout_s, secrets) for name, probe in probes))
     return HealthReport(tuple(checks))
 
 
-async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout_s: float, secret: str) -> Check:
+async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout_s: float, secrets: tuple[str, ...]) -> Check:
     t0 = time.perf_counter()
     try:
         detail, ok = await asyncio.wait_for(probe(), timeout_s), True
@@ -115,7 +122,7 @@ async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout_s: floa
         detail, ok = str(exc), False
     except Exception as exc:  # a bug or an odd answer must not hide the other checks
         detail, ok = f"unexpected {type(exc).__name__}", False
-    if secret:  # belt and braces: no message is built from the key, but never let one through
+    for secret in secrets:  # belt and braces: no message is built from a key, but never let one through
         detail = detail.replace(secret, "***")
     return Check(name, ok, detail, (time.perf_counter() - t0) * 1000)
 
@@ -167,6 +174,31 @@ def _database(store: Store) -> str:
     if not store.integrity_ok():
         raise CheckFailed("PRAGMA integrity_check reports corruption (restore from a backup)")
     return f"schema v{version}, integrity ok"
+
+
+def _kill_switch(store: Store) -> str:
+    try:
+        state = store.risk_state()
+    except sqlite3.Error:
+        return "no kill-switch state yet (older schema)"
+    if state["paused_reason"]:
+        raise CheckFailed(f"new BUYs paused: {state['paused_reason']} (`copybot resume` lifts it)")
+    return f"not paused, {state['consecutive_failures']} failures in a row"
+
+
+async def _wallet(settings: Settings, private_key: str) -> str:
+    """Live mode: the funds copybot trades with, and the exchange's permission to move them."""
+    from copybot.app import build_broker  # imports the CLOB SDK: only in live mode
+
+    broker = build_broker(settings, private_key)
+    await broker.start()
+    balance, allowances = await broker.collateral_state()  # type: ignore[attr-defined]
+    cash = from_units(balance).quantize(Decimal("0.01"))
+    if balance <= 0:
+        raise CheckFailed("wallet holds no pUSD: fund it before trading")
+    if not allowances or min(allowances) <= 0:
+        raise CheckFailed(f"balance {cash} pUSD but an exchange allowance is 0: approve it first")
+    return f"balance {cash} pUSD, allowances set"
 
 
 def _heartbeat(store: Store, max_age_s: float, now: float) -> str:

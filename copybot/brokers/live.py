@@ -219,6 +219,16 @@ class LiveBroker:
     async def balance(self) -> int | None:
         return await self.collateral_balance()
 
+    async def collateral_state(self) -> tuple[int, list[int]]:
+        """pUSD balance and the exchange contracts' allowances (base units), for ``health``."""
+        params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
+        answer = await self._run(self._client.get_balance_allowance, params)
+        if not isinstance(answer, dict):
+            return 0, []
+        allowances = answer.get("allowances") or {}
+        values = [int(v) for v in allowances.values()] if isinstance(allowances, dict) else []
+        return int(answer.get("balance", 0)), values
+
     async def collateral_balance(self) -> int:
         params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
         answer = await self._run(self._client.get_balance_allowance, params)

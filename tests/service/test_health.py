@@ -37,7 +37,7 @@ def test_healthy_after_a_watch_run(served: tuple[RunningSandbox, Path]) -> None:
     data = json.loads(result.stdout)
     assert data["healthy"] is True
     names = [c["name"] for c in data["checks"]]
-    assert names == ["settings", "database", "heartbeat", "etherscan", "clob", "gamma"]
+    assert names == ["settings", "database", "heartbeat", "kill_switch", "etherscan", "clob", "gamma"]
     for c in data["checks"]:
         assert set(c) == {"name", "ok", "detail", "duration_ms"} and c["ok"], c
     assert result.stderr == ""
@@ -150,3 +150,51 @@ def test_rpc_source_is_checked_instead_of_etherscan_without_showing_its_url(tmp_
     assert "rpc" in names and "etherscan" not in names
     assert _check(report, "rpc").detail == "HTTP 502"
     assert "secret-key-in-path" not in json.dumps(report.as_dict())
+
+
+def test_a_kill_switch_pause_is_unhealthy_until_resumed(served: tuple[RunningSandbox, Path]) -> None:
+    server, cfg = served
+    db = yaml_db(cfg)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE risk_state SET paused_reason = 'daily loss 51 reached daily_loss_limit_usdc 50'")
+    env = {KEY_ENV: server.sandbox.api_key}
+    result = run_cli("health", "--config", str(cfg), env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "kill_switch: new BUYs paused: daily loss 51 reached daily_loss_limit_usdc 50 (`copybot resume` lifts it)"
+    ]
+    resumed = run_cli("resume", "--config", str(cfg), env=env)
+    assert resumed.returncode == 0 and "daily loss 51" in resumed.stdout
+    assert run_cli("health", "--config", str(cfg), env=env).returncode == 0
+
+
+def yaml_db(cfg: Path) -> str:
+    import yaml
+
+    return str(yaml.safe_load(cfg.read_text())["storage"]["path"])
+
+
+def test_live_wallet_balance_and_allowance(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from eth_account import Account
+
+    box = Sandbox(seed=5, leaders=0, trade_prob=0.0, noise_prob=0.0)
+    funded, empty = Account.create(), Account.create()
+    box.fund(funded.address, Decimal(50))
+    with serve_in_thread(box) as server:
+        data = settings_dict(server.urls, [], tmp_path / "live.db", 1)
+        data["mode"] = "live"
+        settings = parse_settings(data, "live.yaml", environ={})
+
+        def wallet(key: str) -> Check:
+            report = asyncio.run(run_checks(settings, box.api_key, max_age_s=60, private_key=key))
+            [check] = [c for c in report.checks if c.name == "wallet"]
+            for c in report.checks:
+                assert key.removeprefix("0x") not in c.detail
+            return check
+
+        ok = wallet(funded.key.hex())
+        broke = wallet(empty.key.hex())
+    assert ok.ok and ok.detail == "balance 50.00 pUSD, allowances set"
+    assert not broke.ok and "no pUSD" in broke.detail
