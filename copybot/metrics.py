@@ -68,8 +68,12 @@ class Metrics:
         self.registry = r = CollectorRegistry()
         self.fills = Counter("copybot_fills_seen", "New leader fills stored", registry=r)
         self.copies = Counter("copybot_copies", "Copy decisions, by decision", ["decision"], registry=r)
+        self.orders = Counter(
+            "copybot_orders", "Orders sent, by outcome (filled, skipped, failed)", ["outcome"], registry=r
+        )
         for decision in Decision:  # present from the first scrape, so rate() has a starting point
             self.copies.labels(decision.value)
+            self.orders.labels(decision.value)
         self.cycle_seconds = Histogram(
             "copybot_cycle_duration_seconds", "Duration of a watch cycle", buckets=CYCLE_BUCKETS, registry=r
         )
@@ -91,6 +95,8 @@ class Metrics:
     def observe_outcomes(self, outcomes: Sequence[CopyOutcome]) -> None:
         for o in outcomes:
             self.copies.labels(o.decision.value).inc()
+            if o.client_key:  # an order was actually sent (or prepared) for this decision
+                self.orders.labels(o.decision.value).inc()
 
     def observe_cycle(self, report: CycleReport) -> None:
         s = report.stats
