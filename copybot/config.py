@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,6 +34,16 @@ DEFAULT_PATH = Path("settings.yaml")
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]  # used as written (Etherscan's, the RPC node's)
+BaseUrl = Annotated[str, AfterValidator(lambda v: _http_url(v).rstrip("/"))]  # paths are appended to it
 Fraction = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
@@ -60,7 +71,7 @@ def _address(value: object) -> str:
 
 
 class EtherscanSettings(_Section):
-    url: str = "https://api.etherscan.io/v2/api"
+    url: HttpUrl = "https://api.etherscan.io/v2/api"
     chain_id: int = Field(137, gt=0)
     api_key_env: str = "ETHERSCAN_API_KEY"
     calls_per_second: float = Field(3.0, gt=0, le=100)
@@ -72,17 +83,10 @@ class EtherscanSettings(_Section):
 
 
 class RpcSettings(_Section):
-    url: str = "https://polygon-rpc.com"
+    url: HttpUrl = "https://polygon-rpc.com"
     max_block_range: int = Field(1000, ge=1, le=1_000_000)
     timeout_s: float = Field(10.0, gt=0)
     calls_per_second: float = Field(10.0, gt=0, le=1000)
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
 
 
 class SourceSettings(_Section):
@@ -103,24 +107,17 @@ class SourceSettings(_Section):
 
 
 class HttpService(_Section):
-    url: str
+    url: BaseUrl
     timeout_s: float = Field(10.0, gt=0)
     max_concurrency: int = Field(8, ge=1, le=64)
 
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
 
 class ClobSettings(HttpService):
-    url: str = "https://clob.polymarket.com"
+    url: BaseUrl = "https://clob.polymarket.com"
 
 
 class GammaSettings(HttpService):
-    url: str = "https://gamma-api.polymarket.com"
+    url: BaseUrl = "https://gamma-api.polymarket.com"
 
 
 class RiskSettings(_Section):
