@@ -393,6 +393,8 @@ def load_settings(cli_path: str | Path | None = None, environ: Mapping[str, str]
         raise ConfigError(f"{path}: settings file not found (copy settings.example.yaml to start)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: (file): not UTF-8 text (byte {exc.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

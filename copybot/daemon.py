@@ -104,7 +104,7 @@ class Daemon:
     def summary(self, report: CycleReport | None = None) -> str:
         """One line for systemd's STATUS= (shown by ``systemctl status``)."""
         store = self.app.store
-        cash = from_units(store.cash()).quantize(from_units(10_000))
+        cash = from_units(store.bankroll_cash()).quantize(from_units(10_000))
         # trades rows are exactly the filled copies: one per filled decision
         line = f"cycle {self.cycles}, fills {store.count('fills')}, copies {store.count('trades')}, cash {cash} USDC"
         if report is not None:

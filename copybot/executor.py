@@ -124,8 +124,10 @@ class Executor:
             elif pending is not None:
                 f = pending.fill
                 intent = OrderIntent(f.token_id, f.side, int(row["amount"]), None)
+                # the market too: a position without its condition id is never checked for resolution
+                info = (await self._market.market_info([f.token_id])).get(f.token_id)
                 outcome = CopyOutcome(f, Decision.FILLED, "copied (reconciled after a lost answer)", intent,
-                                      result, client_key=row["client_key"])  # fmt: skip
+                                      result, info, client_key=row["client_key"])  # fmt: skip
                 self._store.record_outcomes([(pending.fill_id, outcome)], self._broker.mode, now)
             else:
                 self._store.set_order_status(row["client_key"], "filled", now)
@@ -161,7 +163,7 @@ class Executor:
         if cash is None:
             cash = self._store.cash()
         else:
-            self._store.set_meta("live_cash", str(cash))  # what status shows as cash in live mode
+            self._store.set_wallet_cash(cash)  # what status shows as cash in live mode
         book = portfolio(self._store, cash)
         state = trading_state(self._store, book.equity, self._settings.risk, self._clock.now())
         running = _Running(book, state)

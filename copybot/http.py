@@ -8,8 +8,8 @@ Error messages name the upstream and the path, never the query string (it may ho
 
 from __future__ import annotations
 
-import json
 import math
+import sys
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +30,19 @@ from copybot.errors import (
 
 BodyCheck = Callable[[Any], Any]
 T = TypeVar("T")
+RECURSION_LIMIT = 1000  # Python's default
+
+
+def cap_recursion_limit() -> None:
+    """Undo py_ecc's import-time ``sys.setrecursionlimit(100_000)`` (web3 and eth_account import it).
+
+    Under that limit a deeply nested JSON body from any upstream overflows the C stack while it
+    is decoded: the daemon dies of a segfault before Python can raise RecursionError. Under the
+    default one the decoder raises, and the body is just malformed. Called by the modules that
+    import those libraries; copybot itself never recurses deeply.
+    """
+    if sys.getrecursionlimit() > RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 @dataclass
@@ -186,7 +199,7 @@ def _decode(response: httpx.Response, where: str) -> Any:
         raise UpstreamUnavailable(f"{where}: HTTP {status}")
     try:
         data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, too deeply nested, a 5000-digit number
         if status >= 400:
             raise RequestRejected(f"{where}: HTTP {status}", status) from None
         raise MalformedResponse(f"{where}: body is not JSON") from None

@@ -53,10 +53,11 @@ def portfolio(store: Store, cash: int) -> Portfolio:
 
 
 def trading_state(store: Store, equity: int, risk: RiskSettings, now: float) -> TradingState:
-    """Today's kill-switch inputs; rolls the day over and latches a new pause."""
+    """Today's kill-switch inputs; rolls the day over and latches a new pause. The daily P&L counts
+    from the day's first look, or from the last ``copybot resume`` (which accepts the loss so far)."""
     state = store.risk_state()
     today = utc_day(now)
-    if state["day"] != today:
+    if state["day"] != today or state["day_start_equity"] is None:
         updates: dict[str, object] = {"day": today, "day_start_equity": equity}
         if state["paused_reason"] and state["paused_day"] != today and state["paused_reason"].startswith("daily"):
             updates.update(paused_reason="", paused_day=None)  # a daily-loss pause ends with the day
@@ -80,7 +81,8 @@ def count_outcomes(store: Store, failed: int, filled: int) -> None:
 
 
 def resume(store: Store) -> str:
-    """Clear a pause (``copybot resume``); returns the reason that was cleared."""
+    """Clear a pause (``copybot resume``); returns the reason that was cleared. The daily loss
+    counts again from the next look at equity: otherwise today's loss would re-pause at once."""
     was = str(store.risk_state()["paused_reason"])
-    store.update_risk_state(paused_reason="", paused_day=None, consecutive_failures=0)
+    store.update_risk_state(paused_reason="", paused_day=None, consecutive_failures=0, day_start_equity=None)
     return was

@@ -70,7 +70,9 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error"):
+    # hpack (HTTP/2 header compression, used by the CLOB SDK's client over https) logs every header
+    # value at DEBUG, and the CLOB's L2 headers carry the API passphrase
+    for noisy in ("httpx", "httpcore", "hpack", "h2", "uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

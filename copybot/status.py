@@ -100,8 +100,7 @@ def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
     unrealized = sum(unrealized_by_leader.values())
     realized_by_leader = store.realized_by_leader()
     mode = store.meta("mode") or "paper"
-    live_cash = store.meta("live_cash") if mode == "live" else None
-    cash = int(live_cash) if live_cash is not None else store.cash()
+    cash = store.bankroll_cash()  # live: the wallet balance, moved by the trades booked since it was read
     hb = store.heartbeat()
     last = hb["last_cycle_at"]
     health = json.loads(hb["source_health"]) if hb["source_health"] else {}

@@ -160,6 +160,25 @@ class Store:
     def cash(self) -> int:
         return int(self._conn.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger").fetchone()[0])
 
+    def set_wallet_cash(self, units: int) -> None:
+        """Live: the wallet's collateral as the exchange just reported it, with the ledger's sum at
+        that moment, so :meth:`bankroll_cash` can add the trades booked since."""
+        with self.tx() as c:
+            ledger = int(c.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger").fetchone()[0])
+            c.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("live_cash", str(units)), ("live_cash_ledger", str(ledger))],
+            )
+
+    def bankroll_cash(self) -> int:
+        """The cash to show: paper, the ledger; live, the wallet balance last read plus what the
+        trades booked since then moved (the live ledger starts at 0, not at the wallet's balance)."""
+        ledger = self.cash()
+        wallet, at = self.meta("live_cash"), self.meta("live_cash_ledger")
+        if wallet is None:
+            return ledger
+        return int(wallet) + (ledger - int(at) if at is not None else 0)
+
     # ---- leaders and fills ----------------------------------------------------------------
     def sync_leaders(self, leaders: Iterable[tuple[str, str]], now: float) -> None:
         with self.tx() as c:

@@ -40,9 +40,11 @@ from copybot.errors import (
     RateLimited,
     UpstreamUnavailable,
 )
+from copybot.http import cap_recursion_limit
 from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
 
 log = logging.getLogger(__name__)
+cap_recursion_limit()  # eth_account imports py_ecc, which raised it to 100,000 (see copybot.http)
 CENT = Decimal("0.01")
 
 
@@ -119,9 +121,11 @@ class LiveBroker:
         order_type: str = "FOK",
         max_concurrency: int = 4,
     ) -> None:
-        self._client = ClobClient(
-            host, chain_id=chain_id, key=private_key, signature_type=signature_type, funder=funder
-        )
+        def new_client() -> ClobClient:
+            return ClobClient(host, chain_id=chain_id, key=private_key, signature_type=signature_type, funder=funder)
+
+        self._new_client = new_client  # the key stays inside the SDK's signer and this closure only
+        self._client = new_client()
         self._chain_id = chain_id
         self._order_type = OrderType.FAK if order_type == "FAK" else OrderType.FOK
         self._sem = asyncio.Semaphore(max_concurrency)
@@ -180,6 +184,16 @@ class LiveBroker:
             return sig.skip
         except RateLimited:
             raise  # refused before matching: safe to retry
+        except OrderRejected as exc:
+            if "version mismatch" not in str(exc):
+                raise
+            # The exchange moved to a new order version. The SDK caches the version and cannot
+            # see the mismatch when signing and posting are separate calls: start a fresh client
+            # (same credentials) so the next attempt is signed for the new version.
+            creds = self._client.creds
+            self._client = self._new_client()
+            self._client.set_api_creds(creds)
+            raise VersionChanged(f"{exc}; the order will be signed again") from None
         except UpstreamUnavailable as exc:
             if "HTTP 425" in str(exc):
                 raise  # the engine was restarting: nothing executed
@@ -231,8 +245,15 @@ class LiveBroker:
 
     async def collateral_balance(self) -> int:
         params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
+        # the CLOB's cached balance shows what an order gave at once but what it received (a
+        # SELL's proceeds) only after a refresh: without it cash looks short by the last sales
+        await self._run(self._client.update_balance_allowance, params)
         answer = await self._run(self._client.get_balance_allowance, params)
         return int(answer.get("balance", 0)) if isinstance(answer, dict) else 0
+
+
+class VersionChanged(RateLimited):
+    """Refused for its order version before matching: nothing executed, re-sign and retry."""
 
 
 class _SkipSignal(Exception):

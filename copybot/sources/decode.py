@@ -13,9 +13,18 @@ from typing import Any
 from copybot.models import Fill, Side
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, topic_to_address
 
+MAX_STORED = 2**63 - 1  # SQLite's INTEGER: no real amount, block or index comes near it
+
 
 class MalformedLog(ValueError):
     """The log claims to be an OrderFilled but its fields cannot be decoded."""
+
+
+def _in_range(name: str, value: int) -> int:
+    """A uint256 word or hex quantity that must fit what we store; negative means a forged log."""
+    if not 0 <= value <= MAX_STORED:
+        raise MalformedLog(f"{name} {value} is out of range")
+    return value
 
 
 def hex_int(value: object) -> int:
@@ -92,14 +101,14 @@ def decode_log(log: Mapping[str, Any], leaders: Container[str]) -> Fill | None:
     return Fill(
         leader=maker,
         tx_hash=tx_hash,
-        log_index=hex_int(log.get("logIndex", "0x")),
-        block=hex_int(log.get("blockNumber")),
-        timestamp=hex_int(timestamp),
+        log_index=_in_range("logIndex", hex_int(log.get("logIndex", "0x"))),
+        block=_in_range("blockNumber", hex_int(log.get("blockNumber"))),
+        timestamp=_in_range("timestamp", hex_int(timestamp)),
         exchange=exchange,
         token_id=token_id,
         side=side,
-        shares=shares,
-        collateral=collateral,
-        fee=fee,
+        shares=_in_range("shares", shares),
+        collateral=_in_range("collateral", collateral),
+        fee=_in_range("fee", fee),
         as_taker=taker == exchange,
     )

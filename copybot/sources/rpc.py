@@ -27,13 +27,14 @@ from copybot.errors import (
     RequestRejected,
     UpstreamUnavailable,
 )
-from copybot.http import Guard
+from copybot.http import Guard, cap_recursion_limit
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, checksum, pad_address
 from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
 from copybot.sources.decode import MalformedLog, hex_int
 from copybot.sources.etherscan import FINAL_DEPTH
 
 log = logging.getLogger(__name__)
+cap_recursion_limit()  # web3 imports py_ecc, which raised it to 100,000 (see copybot.http)
 
 EXCHANGE_LIST = sorted(checksum(a) for a in EXCHANGES)
 TOO_WIDE = ("range", "too wide", "too large", "more than", "limit exceeded", "results")
@@ -107,7 +108,7 @@ class RpcSource:
                 raise UpstreamUnavailable(f"rpc {method}: timed out") from None
             except aiohttp.ClientError as exc:
                 raise UpstreamUnavailable(f"rpc {method}: connection failed ({type(exc).__name__})") from None
-            except (ValueError, Web3Exception):
+            except (ValueError, RecursionError, Web3Exception):  # RecursionError: nested too deeply
                 raise MalformedResponse(f"rpc {method}: body is not JSON-RPC") from None
             if not isinstance(response, Mapping):
                 raise MalformedResponse(f"rpc {method}: answer is not an object")

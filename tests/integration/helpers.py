@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -77,3 +78,36 @@ def ground_truth(
         if len(rows) < 1000:
             return out
         page += 1
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """An in-process sandbox app that records each request's path and how many were in flight at
+    once. Every request yields to the event loop before it is served, so requests sent together
+    (``gather``) overlap and ones sent one after another do not."""
+
+    def __init__(self, app: Any) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self.paths: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return await self._inner.handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+
+
+def live_settings_dict(
+    urls: dict[str, str], leaders: list[str], db: Path, start_block: int, **risk: Any
+) -> dict[str, Any]:
+    """Live settings for the sandbox: an EOA wallet (signature type 0), FOK market orders."""
+    data = settings_dict(urls, leaders, db, start_block, **risk)
+    data["mode"] = "live"
+    data["live"] = {"private_key_env": "COPYBOT_TEST_PRIVATE_KEY", "signature_type": 0, "order_type": "FOK"}
+    return data

@@ -1,0 +1,428 @@
+"""Live mode end to end: ``watch`` with ``mode: live`` against the sandbox CLOB served on loopback.
+
+The real ``py_clob_client_v2`` (its own module-level HTTP client, hence real sockets and the real
+clock) derives API credentials from a throwaway key and posts EIP-712 V2 signed orders that the
+sandbox verifies and matches. Covered: fills recorded as the exchange reported them, the wallet
+as the bankroll, every production refusal as a clear decision, retries after 425/429 without a
+duplicate, a lost answer or a crash after sending reconciled without resending, and no secret in
+any log, output or database file.
+
+An :class:`OrderGate` in front of the sandbox decides what happens to ``POST /clob/order`` only
+(every other route is served normally), so a fault hits exactly the step under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from py_clob_client_v2.client import ClobClient
+from py_clob_client_v2.clob_types import OrderArgsV2, OrderType
+from py_clob_client_v2.exceptions import PolyApiException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from copybot.brokers.live import classify
+from copybot.config import Settings, parse_settings
+from copybot.daemon import watch
+from copybot.errors import InsufficientFunds, OrderRejected, RateLimited, UpstreamUnavailable
+from copybot.models import Skip, to_units
+from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
+from copybot.status import snapshot
+from copybot.store import Store
+from tests.conftest import load_fixture
+from tests.integration.helpers import KEY_ENV, live_settings_dict, run_cli, write_settings
+
+FUNDS = Decimal(200)
+
+
+class OrderGate:
+    """In front of the served sandbox: ``mode`` says what ``POST /clob/order`` gets.
+
+    ``pass``: served. ``425`` / ``429``: refused before the engine sees it. ``lose``: executed,
+    the answer cut in half (a connection lost mid-answer). ``hang``: executed, then no answer
+    until ``release`` is set (the client crashes meanwhile).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.mode = "pass"
+        self.posts = 0
+        self.executed_flag = False
+        self.release = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/clob/order":
+            await self.app(scope, receive, send)
+            return
+        self.posts += 1
+        mode = self.mode
+        if mode == "pass":
+            await self.app(scope, receive, send)
+            return
+        if mode in ("425", "429"):
+            text = "Too Early" if mode == "425" else "Too Many Requests"
+            await JSONResponse({"error": text}, status_code=int(mode))(scope, receive, send)
+            return
+        body = bytearray()
+
+        async def keep(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app(scope, receive, keep)  # the order executes
+        if mode == "hang":
+            self.executed_flag = True
+            while not self.release:
+                await asyncio.sleep(0.01)
+            await JSONResponse({"error": "Gateway Timeout"}, status_code=504)(scope, receive, send)
+            return
+        await Response(bytes(body[: len(body) // 2]), media_type="application/json")(scope, receive, send)
+
+
+@dataclass
+class Live:
+    box: Sandbox
+    server: RunningSandbox
+    gate: OrderGate
+    key: str
+    address: str
+    tmp: Path
+
+    @property
+    def db(self) -> Path:
+        return self.tmp / "live.db"
+
+    def data(self, **risk: Any) -> dict[str, Any]:
+        return live_settings_dict(self.server.urls, self.box.leaders, self.db, self.box.latest_block() + 1, **risk)
+
+    def settings(self, data: dict[str, Any] | None = None) -> Settings:
+        return parse_settings(data or self.data(), "live-settings.yaml", environ={})
+
+    def run(self, settings: Settings) -> None:
+        cycles = asyncio.run(watch(settings, self.box.api_key, once=True, private_key=self.key))
+        assert cycles == 1
+
+    def trades(self) -> list[Any]:
+        """Our trades on the sandbox CLOB (what the exchange really executed for us)."""
+        return [t for t in list(self.box.clob.trades) if t.maker_address == self.address.lower()]
+
+    def rows(self, sql: str, *args: object) -> list[sqlite3.Row]:
+        conn = sqlite3.connect(self.db)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+    def decision(self, fill: Any) -> sqlite3.Row:
+        [row] = self.rows(
+            "SELECT d.* FROM decisions d JOIN fills f ON f.id = d.fill_id WHERE f.tx_hash = ? AND f.log_index = ?",
+            fill.tx_hash, fill.log_index,
+        )  # fmt: skip
+        return row
+
+    def orders_for(self, fill: Any) -> list[sqlite3.Row]:
+        return self.rows(
+            "SELECT o.* FROM orders o JOIN fills f ON f.id = o.fill_id WHERE f.tx_hash = ? AND f.log_index = ? "
+            "ORDER BY o.id", fill.tx_hash, fill.log_index,
+        )  # fmt: skip
+
+    def status(self) -> dict[str, Any]:
+        store = Store.open(self.db, create=False)
+        try:
+            return snapshot(store, 0.0, limit=0)
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    # leaders trade only when a test injects; blocks are mined only by box.mine()
+    box = Sandbox(seed=41, leaders=2, markets=4, trade_prob=0.0, noise_prob=0.0, block_time_s=3600)
+    box.etherscan_rate_limit = None  # each run is a fresh app, with a fresh budget
+    gate = OrderGate(box.app)
+    box.app = gate  # type: ignore[assignment]  # what serve_in_thread serves
+    account = Account.create()
+    box.fund(account.address, FUNDS)
+    with serve_in_thread(box) as server:
+        yield Live(box, server, gate, account.key.hex(), account.address, tmp_path)
+
+
+def buy(live: Live, leader: int, token: int, shares: str) -> Any:
+    return live.box.inject_fill(live.box.leaders[leader], token_id=token, side="BUY", shares=Decimal(shares))
+
+
+def sell(live: Live, leader: int, token: int, shares: str) -> Any:
+    return live.box.inject_fill(live.box.leaders[leader], token_id=token, side="SELL", shares=Decimal(shares))
+
+
+# ---- end to end -----------------------------------------------------------------------------
+
+
+def test_live_copies_with_signed_orders_and_the_wallet_is_the_bankroll(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    neg_risk, plain = box.markets[1].tokens[0], box.markets[0].tokens[1]
+    first = [buy(live, 0, neg_risk, "100"), buy(live, 0, plain, "60"), sell(live, 0, neg_risk, "50")]
+    box.mine(1)
+    live.run(settings)  # the SELL right after its BUY: the balance cache is refreshed first
+    closing = sell(live, 0, plain, "60")
+    box.mine(1)
+    live.run(settings)
+
+    for fill in [*first, closing]:
+        decision = live.decision(fill)
+        assert decision["decision"] == "filled", decision["reason"]
+    assert live.decision(first[2])["reason"] == "mirrored leader sell"
+
+    orders = live.rows("SELECT * FROM orders ORDER BY id")
+    trades = live.rows("SELECT t.*, o.exchange_order_id FROM trades t JOIN orders o ON o.id = t.order_id")
+    assert len(orders) == len(trades) == 4
+    executed = {t.order_id: t for t in live.trades()}
+    assert len(executed) == 4, "one order per copy, none sent twice"
+    for o in orders:
+        assert o["mode"] == "live" and o["status"] == "filled"
+        assert o["exchange_order_id"] in executed
+    for t in trades:  # recorded as the exchange executed it, to the base unit
+        real = executed[t["exchange_order_id"]]
+        assert (t["shares"], t["usdc"], t["side"]) == (real.shares, real.collateral, real.side.value)
+
+    wallet = box.balances(live.address)
+    spent = sum(t["usdc"] for t in trades if t["side"] == "BUY") - sum(t["usdc"] for t in trades if t["side"] == "SELL")
+    assert wallet.collateral == to_units(FUNDS) - spent
+    for token in (neg_risk, plain):
+        held = sum(t["shares"] * (1 if t["side"] == "BUY" else -1) for t in trades if t["token_id"] == str(token))
+        assert wallet.shares.get(token, 0) == held
+    assert wallet.shares.get(plain, 0) == 0, "the whole plain position was sold"
+    st = live.status()
+    assert st["mode"] == "live"
+    assert to_units(Decimal(st["bankroll"]["cash_usdc"])) == wallet.collateral, "status cash is the wallet's"
+
+
+# ---- production refusals --------------------------------------------------------------------
+
+
+def test_clob_refusals_become_clear_decisions(live: Live) -> None:
+    box = live.box
+    data = live.data()
+    data["leaders"][1]["risk"] = {"max_slippage": 0}  # leader 1's copies must fill at its very price
+    settings = live.settings(data)
+
+    # FOK not filled: the leader took all but 2 shares of the best ask; $10 at that price needs more
+    token = box.markets[0].tokens[0]
+    top = box.book(token).asks[0]
+    tight = buy(live, 1, token, str(top.size - 2))
+    box.mine(1)
+    live.run(settings)
+    killed = live.decision(tight)
+    assert killed["decision"] == "skipped"
+    assert killed["reason"].startswith("not filled: FOK order killed"), killed["reason"]
+    [order] = live.orders_for(tight)
+    assert order["status"] == "skipped" and order["exchange_order_id"]
+
+    # not enough balance: a resting order of ours holds $195 back; the balance endpoint still says
+    # $200 (production counts open orders against new ones only when they arrive)
+    client = ClobClient(live.server.urls["clob"], chain_id=137, key=live.key)
+    client.set_api_creds(client.create_or_derive_api_key())
+    rest_on = box.markets[2].tokens[0]
+    resting = client.create_order(OrderArgsV2(token_id=str(rest_on), price=0.05, size=3900, side="BUY"))
+    assert client.post_order(resting, OrderType.GTC)["status"] == "live"
+    broke = buy(live, 0, box.markets[3].tokens[1], "40")
+    box.mine(1)
+    live.run(settings)
+    failed = live.decision(broke)
+    assert failed["decision"] == "failed"
+    assert failed["reason"] == "rejected: clob: not enough balance / allowance", failed["reason"]
+    assert len(live.trades()) == 0
+    assert box.balances(live.address).collateral == to_units(FUNDS)
+
+
+def test_425_and_429_leave_the_fill_pending_until_the_clob_takes_it_once(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    fill = buy(live, 0, box.markets[3].tokens[0], "30")
+    box.mine(1)
+    for refusal in ("425", "429"):
+        live.gate.mode = refusal
+        live.run(settings)
+        assert live.rows("SELECT * FROM decisions") == [], f"{refusal}: nothing executed, nothing decided"
+        assert live.orders_for(fill)[-1]["status"] == "abandoned"
+        [(pending,)] = live.rows("SELECT state FROM fills WHERE tx_hash = ?", fill.tx_hash)
+        assert pending == "pending"
+    live.gate.mode = "pass"
+    live.run(settings)
+    copied = live.decision(fill)
+    assert copied["decision"] == "filled", copied["reason"]
+    assert [o["status"] for o in live.orders_for(fill)] == ["abandoned", "abandoned", "filled"]
+    assert live.gate.posts == 3 and len(live.trades()) == 1
+
+
+PRODUCTION_ERRORS = [
+    (400, load_fixture("clob_error_fok.json"), Skip, "not filled: FOK order killed"),
+    (400, {"error": "no orders found to match with FAK order. FAK orders are partially filled or killed if no "
+                    "match is found."}, OrderRejected, "clob: HTTP 400: no orders found"),
+    (400, {"error": "not enough balance / allowance"}, InsufficientFunds, "clob: not enough balance / allowance"),
+    (400, load_fixture("clob_error_version_mismatch.json"), OrderRejected, "clob: order version mismatch"),
+    (400, {"error": "order 0xab is invalid. Price (0.555) breaks minimum tick size rule: 0.01"}, OrderRejected,
+     "clob: tick size"),
+    (400, {"error": "order 0xab is invalid. Size (1.5) lower than the minimum: 5"}, OrderRejected,
+     "clob: below minimum size"),
+    (425, {"error": "Too Early"}, UpstreamUnavailable, "clob: HTTP 425"),
+    (429, {"error": "Too Many Requests"}, RateLimited, "clob: rate limited (429)"),
+    (503, {"error": "Service Unavailable"}, UpstreamUnavailable, "clob: HTTP 503"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "body", "kind", "starts"), PRODUCTION_ERRORS)
+def test_each_production_error_body_maps_to_what_copybot_does(status: int, body: Any, kind: type, starts: str) -> None:
+    exc = PolyApiException(httpx.Response(status, json=body))
+    verdict = classify(exc)
+    assert isinstance(verdict, kind)
+    text = verdict.reason if isinstance(verdict, Skip) else str(verdict)
+    assert text.startswith(starts), text
+
+
+def test_no_answer_at_all_is_an_unknown_outcome_not_a_rejection() -> None:
+    verdict = classify(PolyApiException(error_msg="Request exception!"))
+    assert isinstance(verdict, UpstreamUnavailable) and "no answer" in str(verdict)
+
+
+# ---- a crash between "intent written" and "order answered" -----------------------------------
+
+
+@pytest.mark.parametrize("failure", ["lose", "hang"])
+def test_an_order_sent_before_a_crash_is_reconciled_not_resent(live: Live, failure: str) -> None:
+    box = live.box
+    settings = live.settings()
+    fill = buy(live, 0, box.markets[1].tokens[1], "40")
+    box.mine(1)
+    live.gate.mode = failure
+    if failure == "lose":
+        live.run(settings)  # the answer arrives cut in half: the outcome is unknown
+        [order] = live.orders_for(fill)
+        assert order["status"] == "unknown"
+    else:
+        asyncio.run(crash_while_in_flight(live, settings))  # the process dies waiting for the answer
+        [order] = live.orders_for(fill)
+        assert order["status"] == "intent", "the intent was written before the order was sent"
+    assert order["exchange_order_id"]
+    assert live.rows("SELECT * FROM decisions") == []
+    [executed] = live.trades()
+    assert executed.order_id == order["exchange_order_id"]
+
+    live.gate.mode = "pass"
+    live.run(settings)  # a restart: the open intent is looked up before anything is sent
+    decision = live.decision(fill)
+    assert decision["decision"] == "filled" and "reconciled" in decision["reason"], decision["reason"]
+    assert (decision["fill_shares"], decision["fill_usdc"]) == (executed.shares, executed.collateral)
+    assert [o["status"] for o in live.orders_for(fill)] == ["filled"]
+    assert live.gate.posts == 1 and len(live.trades()) == 1, "the order was never sent again"
+    [position] = live.rows("SELECT * FROM positions")
+    assert (position["shares"], position["cost"]) == (executed.shares, executed.collateral)
+    assert position["condition_id"] == box.markets[1].condition_id, "known to the resolution check"
+
+
+async def crash_while_in_flight(live: Live, settings: Settings) -> None:
+    task = asyncio.ensure_future(watch(settings, live.box.api_key, once=True, private_key=live.key))
+    for _ in range(1000):
+        if live.gate.executed_flag or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert live.gate.executed_flag, "the order never reached the exchange"
+    task.cancel()  # the process dies: nothing after the send runs
+    await asyncio.gather(task, return_exceptions=True)
+    live.gate.release = True  # let the orphaned SDK thread finish
+
+
+# ---- secrets --------------------------------------------------------------------------------
+
+
+def test_the_key_and_the_api_secret_appear_in_no_output(live: Live, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    box = live.box
+    data = live.data()
+    data["leaders"][1]["risk"] = {"max_slippage": 0}
+    config = write_settings(live.tmp / "settings.yaml", data)
+    settings = live.settings(data)
+    token = box.markets[0].tokens[0]
+    fills = [buy(live, 0, box.markets[1].tokens[0], "50"), buy(live, 1, token, str(box.book(token).asks[0].size - 2))]
+    box.mine(1)
+    live.run(settings)  # one copy filled, one FOK killed: success and error paths both logged
+    assert [live.decision(f)["decision"] for f in fills] == ["filled", "skipped"]
+
+    env = {KEY_ENV: box.api_key, "COPYBOT_TEST_PRIVATE_KEY": live.key}
+    exit_ = sell(live, 0, box.markets[1].tokens[0], "50")
+    box.mine(1)
+    watched = run_cli("watch", "--config", str(config), "--live", "--once", "--no-dashboard", "--log-level", "DEBUG",
+                      env=env)  # fmt: skip
+    assert watched.returncode == 0, watched.stderr
+    assert live.decision(exit_)["decision"] == "filled", "the command line traded live too"
+    status = run_cli("status", "--json", "--config", str(config), env=env)
+    assert status.returncode == 0, status.stderr
+    assert '"mode": "live"' in status.stdout
+
+    client = ClobClient(live.server.urls["clob"], chain_id=137, key=live.key)
+    creds = client.derive_api_key()
+    secrets = {
+        "private key": live.key.removeprefix("0x"),  # also finds the 0x form
+        "api secret": creds.api_secret,
+        "api passphrase": creds.api_passphrase,
+    }
+    texts = {
+        "logs": caplog.text + "\n".join(str(r.__dict__) for r in caplog.records),
+        "watch output": watched.stdout + watched.stderr,
+        "status output": status.stdout + status.stderr,
+    }
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(str(live.db) + suffix)
+        if path.exists():
+            texts[f"database{suffix}"] = path.read_bytes().decode("latin-1")
+    assert "database" in texts and len(texts["logs"]) > 1000
+    for what, secret in secrets.items():
+        assert len(secret) >= 20
+        for where, text in texts.items():
+            assert secret.lower() not in text.lower(), f"the {what} appears in the {where}"
+
+
+# ---- live exits -----------------------------------------------------------------------------
+
+
+def test_live_stop_loss_sells_on_the_clob_and_resolution_marks_redeemable(live: Live) -> None:
+    box = live.box
+    data = live.data()
+    data["exits"] = {"stop_loss": "0.01"}
+    settings = live.settings(data)
+    losing, resolving = box.markets[0].tokens[1], box.markets[3].tokens[0]
+    buy(live, 0, losing, "50")
+    buy(live, 1, resolving, "50")
+    box.mine(1)
+    live.run(settings)  # two copies; both a spread under water
+    assert len(live.trades()) == 2
+    box.resolve(box.markets[3].condition_id, resolving)
+    live.run(settings)  # exits first: the open one is sold, the resolved one waits for a redeem
+
+    [order] = live.rows("SELECT * FROM orders WHERE purpose LIKE 'exit:%'")
+    assert (order["purpose"], order["status"], order["side"]) == ("exit:stop_loss", "filled", "SELL")
+    sold = {t.order_id: t for t in live.trades()}[order["exchange_order_id"]]
+    wallet = box.balances(live.address)
+    assert wallet.shares.get(losing, 0) == 0
+    [closed] = live.rows("SELECT * FROM positions WHERE token_id = ?", str(losing))
+    assert closed["shares"] == 0
+    [trade] = live.rows("SELECT * FROM trades WHERE order_id = ?", order["id"])
+    assert (trade["shares"], trade["usdc"]) == (sold.shares, sold.collateral)
+
+    [redeem] = live.rows("SELECT * FROM positions WHERE token_id = ?", str(resolving))
+    assert redeem["redeemable"] == 1 and redeem["shares"] == wallet.shares[resolving], "redeemed on chain, not sold"
+    [shown] = [p for p in live.status()["positions"] if p["token_id"] == str(resolving)]
+    assert shown["redeemable"] is True
+    assert to_units(Decimal(live.status()["bankroll"]["cash_usdc"])) == wallet.collateral
