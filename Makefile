@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test reliability test-all lint demo bench clean
 
 install: $(STAMP)
 
@@ -25,11 +25,20 @@ test: install
 	$(BIN)/mypy copybot
 	$(BIN)/pytest -q
 
+# tests/reliability's long runs (kill -9 loops, fault storms, secrets), left out of `make test`
+# by the "reliability" marker: about five minutes.
+reliability: install
+	$(BIN)/pytest -q -m reliability tests/reliability
+
+test-all: test reliability
+
 demo: install
 	$(BIN)/copybot demo --duration 25
 
+# Benchmarks against a naive baseline on the sandbox (about half an hour); never part of `make test`.
+# A subset: make bench BENCH="positions startup" (positions, detection, pipeline, memory, startup).
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -70,9 +70,10 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # hpack (HTTP/2 header compression, used by the CLOB SDK's client over https) logs every header
-    # value at DEBUG, and the CLOB's L2 headers carry the API passphrase
-    for noisy in ("httpx", "httpcore", "hpack", "h2", "uvicorn", "uvicorn.access", "uvicorn.error"):
+    # at DEBUG, hpack (HTTP/2 header compression, used by the CLOB SDK's client over https) logs
+    # every header value, and the CLOB's L2 headers carry the API passphrase; web3 logs the RPC
+    # URL, where node providers put their API key
+    for noisy in ("httpx", "httpcore", "hpack", "h2", "web3", "uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

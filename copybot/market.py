@@ -121,9 +121,13 @@ class MarketData:
         self._sem = asyncio.Semaphore(max_concurrency)
 
     async def _book(self, token_id: int) -> Book:
+        # parsed inside the call: a book that is not a book is retried and counted as malformed,
+        # like a body that is not JSON, so status and metrics show it
         async with self._sem:
-            body = await self._clob.get_json("/book", params={"token_id": str(token_id)})
-        return parse_book(body, token_id)
+            book: Book = await self._clob.get_json(
+                "/book", params={"token_id": str(token_id)}, check=lambda body: parse_book(body, token_id)
+            )
+        return book
 
     async def books(self, token_ids: Iterable[int]) -> dict[int, Book | CopybotError]:
         """Each distinct token's book, fetched once and concurrently; a failure is returned, not raised."""

@@ -72,7 +72,12 @@ class RpcSource:
         self._guard = guard
         self._ranges = range_cache
         self._head = head_cache
-        self._provider = AsyncHTTPProvider(settings.rpc.url, exception_retry_configuration=None)
+        # web3 passes its own 30 s timeout with every request unless given one, and a per-request
+        # timeout overrides the session's: without this a hung node stalls a cycle for 30 s a try
+        timeout = aiohttp.ClientTimeout(total=settings.rpc.timeout_s)
+        self._provider = AsyncHTTPProvider(
+            settings.rpc.url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        )
         self._session: aiohttp.ClientSession | None = None
         self.max_range = settings.rpc.max_block_range  # shrinks when the node says it is too wide
         self.requests_last_poll = 0
