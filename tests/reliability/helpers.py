@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, topic_to_address
 from copybot.sandbox import Sandbox
@@ -213,3 +214,19 @@ def replay_positions(trades: Iterable[sqlite3.Row]) -> dict[tuple[str, str], tup
 
 def table_count(conn: sqlite3.Connection, sql: str) -> int:
     return int(conn.execute(sql).fetchone()[0])
+
+
+def assert_paper_run_consistent(db: Path, truth: Any, lo: int, hi: int, starting: int) -> None:
+    """After a paper run: integrity, every chain fill decided once, no open order, orders match
+    decisions, the books balance, and at least ten copies were actually filled."""
+    conn = connect(db)
+    try:
+        assert_integrity(conn)
+        decisions = assert_every_fill_decided_once(conn, truth, lo, hi)
+        assert_no_open_orders(conn)
+        assert_orders_match_decisions(conn)
+        books = assert_paper_books_balance(conn, starting)
+    finally:
+        conn.close()
+    assert decisions.get("filled", 0) >= 10, decisions
+    assert books["trades"] == decisions["filled"]

@@ -27,8 +27,7 @@ from tests.reliability.helpers import (
     assert_every_fill_decided_once,
     assert_integrity,
     assert_no_open_orders,
-    assert_orders_match_decisions,
-    assert_paper_books_balance,
+    assert_paper_run_consistent,
     chain_fills,
     connect,
     covered_range,
@@ -89,17 +88,7 @@ def test_kill_9_at_random_moments_paper(tmp_path: Path) -> None:
     # the kills landed while work was going on, not only before the first cycle
     assert sum(1 for a, b in zip([0, *progress], progress, strict=False) if b > a) >= KILLS // 3, progress
     assert len(truth) >= 50, "the leaders should have traded plenty in the covered blocks"
-    conn = connect(db)
-    try:
-        assert_integrity(conn)
-        decisions = assert_every_fill_decided_once(conn, truth, lo, hi)
-        assert_no_open_orders(conn)
-        assert_orders_match_decisions(conn)
-        books = assert_paper_books_balance(conn, STARTING)
-    finally:
-        conn.close()
-    assert decisions.get("filled", 0) >= 10, decisions
-    assert books["trades"] == decisions["filled"]
+    assert_paper_run_consistent(db, truth, lo, hi, STARTING)
 
 
 def sandbox_trades_by_order(box: Sandbox, wallet: str) -> Counter[str]:

@@ -18,13 +18,8 @@ from tests.integration.helpers import KEY_ENV, run_cli, settings_dict, write_set
 from tests.reliability.helpers import (
     STARTING,
     Watch,
-    assert_every_fill_decided_once,
-    assert_integrity,
-    assert_no_open_orders,
-    assert_orders_match_decisions,
-    assert_paper_books_balance,
+    assert_paper_run_consistent,
     chain_fills,
-    connect,
     covered_range,
     no_tracebacks,
 )
@@ -83,14 +78,4 @@ def test_fault_storm_no_crash_no_duplicate_nothing_lost(tmp_path: Path, kind: st
         assert {"unavailable", "rate_limited", "malformed"} <= {k for k, n in errors.items() if n > 0}, (name, errors)
         assert upstreams[name]["calls"] > sum(errors.values())
     assert len(truth) >= 40, "the leaders should have traded through the storm"
-    conn = connect(db)
-    try:
-        assert_integrity(conn)
-        decisions = assert_every_fill_decided_once(conn, truth, lo, hi)
-        assert_no_open_orders(conn)
-        assert_orders_match_decisions(conn)
-        books = assert_paper_books_balance(conn, STARTING)
-    finally:
-        conn.close()
-    assert decisions.get("filled", 0) >= 10, decisions
-    assert books["trades"] == decisions["filled"]
+    assert_paper_run_consistent(db, truth, lo, hi, STARTING)
