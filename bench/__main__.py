@@ -1,140 +1,121 @@
-"""``make bench``: copybot's request patterns against a naive baseline, on the sandbox.
+"""``make bench``: copybot against a naive baseline, on the sandbox, in the same run.
+
+    python -m bench                       # everything (about half an hour on 2 cores)
+    python -m bench positions detection   # a subset: positions, detection, pipeline, memory, startup
 
 Every upstream request pays an injected latency (50 ms by default, like a real API far away), so
-the numbers measure round trips, not this machine's CPU. Results are printed as a table and
-written to ``bench/RESULTS.md`` with the machine they ran on; compare the ratios, not the seconds.
+the network-bound numbers measure round trips, not this machine's CPU. Each benchmark prints its
+table as it goes; the results are kept in ``bench/results.json`` (a subset run replaces only its
+own sections) and ``bench/RESULTS.md`` is rendered from it, with the machine each ran on.
+Compare the ratios, not the seconds: the machine is noisy.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import platform
+import json
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
-import httpx
+from bench.common import LATENCY_MS, Section, load_average, machine, table
 
-from copybot.cache import CountingCache
-from copybot.clock import SystemClock
-from copybot.http import Upstream, build_client
-from copybot.market import MarketData, parse_book
-from copybot.sandbox import Sandbox
+HERE = Path(__file__).parent
+ORDER = ("positions", "detection", "pipeline", "memory", "startup")
 
 
-class SlowTransport(httpx.AsyncBaseTransport):
-    """The in-process sandbox behind a fixed network latency per request; counts requests."""
+def runners(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
+    """Each benchmark, imported only when it runs (the sandbox and web3 are heavy)."""
+    latency = args.latency_ms
 
-    def __init__(self, app: object, latency_s: float) -> None:
-        self._inner = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-        self._latency = latency_s
-        self.requests = 0
+    def positions() -> Section:
+        from bench import positions
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        await asyncio.sleep(self._latency)
-        return await self._inner.handle_async_request(request)
+        return positions.run(latency)
 
+    def detection() -> Section:
+        from bench import detection
 
-@dataclass
-class Row:
-    case: str
-    naive_s: float
-    copybot_s: float
-    naive_requests: int
-    copybot_requests: int
+        return detection.run(latency, full_rotation=args.detection_full_rotation)
 
-    @property
-    def speedup(self) -> float:
-        return self.naive_s / self.copybot_s if self.copybot_s else float("inf")
+    def pipeline() -> Section:
+        from bench import pipeline
 
+        return pipeline.run(latency)
 
-def market_data(box: Sandbox, transport: SlowTransport) -> MarketData:
-    clock = SystemClock()
-    clob = Upstream("clob", build_client("http://sandbox/clob", 10, 16, transport), clock)
-    gamma = Upstream("gamma", build_client("http://sandbox/gamma", 10, 8, transport), clock)
-    return MarketData(clob, gamma, CountingCache(10_000, 3600, clock), max_concurrency=8)
+    def memory() -> Section:
+        from bench import memory
 
+        return memory.run(args.memory_fills)
 
-async def timed(fn: Callable[[], Awaitable[object]]) -> float:
-    t0 = time.perf_counter()
-    await fn()
-    return time.perf_counter() - t0
+    def startup() -> Section:
+        from bench import startup
+
+        return startup.run()
+
+    return {"positions": positions, "detection": detection, "pipeline": pipeline, "memory": memory,
+            "startup": startup}  # fmt: skip
 
 
-async def bench_batch_books(box: Sandbox, latency: float) -> Row:
-    """A batch of ten leader fills over six tokens: the books the executor needs."""
-    tokens = [m.tokens[i % 2] for i, m in enumerate(box.markets[:6])]
-    fills = [tokens[i % len(tokens)] for i in range(10)]
-    naive_t, fast_t = SlowTransport(box.app, latency), SlowTransport(box.app, latency)
-    naive_client = httpx.AsyncClient(transport=naive_t, base_url="http://sandbox/clob")
-
-    async def naive() -> None:  # one GET /book per fill, one after the other
-        for token in fills:
-            parse_book((await naive_client.get("/book", params={"token_id": str(token)})).json(), token)
-
-    md = market_data(box, fast_t)
-    row = Row("batch of 10 fills, 6 tokens: books", await timed(naive), await timed(lambda: md.books(fills)),
-              naive_t.requests, fast_t.requests)  # fmt: skip
-    await naive_client.aclose()
-    return row
+def load(path: Path) -> dict[str, Section]:
+    if not path.exists():
+        return {}
+    return {key: Section(**data) for key, data in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
-async def bench_marks(box: Sandbox, latency: float, positions: int) -> Row:
-    """Marking open positions: every position's best bid."""
-    all_tokens = [t for m in box.markets for t in m.tokens]
-    held = [all_tokens[i % len(all_tokens)] for i in range(positions)]
-    naive_t, fast_t = SlowTransport(box.app, latency), SlowTransport(box.app, latency)
-    naive_client = httpx.AsyncClient(transport=naive_t, base_url="http://sandbox/clob")
-
-    async def naive() -> None:  # one GET /price per position, sequential
-        for token in held:
-            (await naive_client.get("/price", params={"token_id": str(token), "side": "BUY"})).json()
-
-    md = market_data(box, fast_t)
-    row = Row(f"mark {positions} positions, {len(box.markets)} markets", await timed(naive),
-              await timed(lambda: md.best_bids(held)), naive_t.requests, fast_t.requests)  # fmt: skip
-    await naive_client.aclose()
-    return row
-
-
-def table(rows: list[Row], latency: float) -> str:
+def render(sections: dict[str, Section]) -> str:
+    ordered = [sections[k] for k in ORDER if k in sections]
+    machines = sorted({s.machine for s in ordered})
     lines = [
-        f"Injected latency per request: {latency * 1000:.0f} ms. Naive = one request per item, sequential.",
+        "# Benchmark results",
         "",
-        "| case | naive s | copybot s | naive requests | copybot requests | speed-up |",
-        "|---|---:|---:|---:|---:|---:|",
+        "Generated by `make bench` (`python -m bench`; a subset: `python -m bench positions detection ...`). "
+        "Each benchmark runs copybot and a naive baseline in the same run, on the sandbox with "
+        f"{LATENCY_MS:.0f} ms injected on every upstream request; compare the ratios, the machine is noisy.",
+        "",
+        "Machine: " + "; ".join(machines) + ".",
+        "",
+        "## Summary",
+        "",
+        *table(["measure", "result", "target", "met"], [h for s in ordered for h in s.headline], numbers=False),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r.case} | {r.naive_s:.3f} | {r.copybot_s:.3f} | {r.naive_requests} | {r.copybot_requests} "
-            f"| {r.speedup:.1f}x |"
-        )
-    return "\n".join(lines)
+    for s in ordered:
+        lines += ["", s.markdown()]
+    return "\n".join(lines) + "\n"
 
 
-async def main(latency: float) -> list[Row]:
-    box = Sandbox(seed=3, leaders=0, markets=50, trade_prob=0.0, noise_prob=0.0)
-    return [
-        await bench_batch_books(box, latency),
-        await bench_marks(box, latency, 200),
-    ]
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("only", nargs="*", metavar="benchmark", help=f"any of: {', '.join(ORDER)} (default: all)")
+    parser.add_argument("--latency-ms", type=float, default=LATENCY_MS, help="Injected per request (default 50).")
+    parser.add_argument("--memory-fills", type=int, default=1_000_000, help="Fills of the memory run.")
+    rotation = "Run Etherscan with 1000 leaders for a whole rotation (8 min per side, not 2)."
+    parser.add_argument("--detection-full-rotation", action="store_true", help=rotation)
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    unknown = sorted(set(args.only) - set(ORDER))
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)} (choose from {', '.join(ORDER)})")
+    chosen = [k for k in ORDER if k in args.only] or list(ORDER)
+    store = args.out.with_name("results.json")
+    kept = load(store)
+    print(f"Machine: {machine()}, load average {load_average():.2f}\n", flush=True)
+    table_of = runners(args)
+    t0 = time.perf_counter()
+    for key in chosen:
+        print(f"-- {key}", flush=True)
+        section = table_of[key]()
+        kept[key] = section
+        print(section.terminal() + "\n", flush=True)
+        store.write_text(json.dumps({k: asdict(s) for k, s in kept.items()}, indent=1) + "\n", encoding="utf-8")
+        args.out.write_text(render(kept), encoding="utf-8")
+    ordered = [kept[k] for k in ORDER if k in kept]
+    print(f"== Summary ({time.perf_counter() - t0:.0f} s)")
+    print("\n".join(table(["measure", "result", "target", "met"], [h for s in ordered for h in s.headline], False)))
+    print(f"\nwritten: {args.out}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
-    args = parser.parse_args()
-    latency = args.latency_ms / 1000
-    rows = asyncio.run(main(latency))
-    text = table(rows, latency)
-    print(text)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
-    args.out.write_text(
-        f"# Benchmark results\n\nGenerated by `make bench` on {time.strftime('%Y-%m-%d')} ({machine}).\n\n{text}\n",
-        encoding="utf-8",
-    )
+    main()
