@@ -336,6 +336,17 @@ def run(
         section.rows.append(_row(ours, naive, seconds, tail, poll))
         section.headline.append(_headline(ours, naive, poll))
         print("  " + " | ".join(section.rows[-1]), flush=True)
+        if ours.rotation_s > seconds:
+            section.notes.append(
+                f"{kind}, {leaders} leaders: a full rotation takes {ours.rotation_s:.0f} s, longer than the "
+                f"{seconds:.0f} s run (copybot decided {len(ours.latencies.decided)} of {ours.window_fills} window "
+                f"fills): its percentiles are lower bounds, and its p99 is about one rotation plus a cycle. "
+                "`python -m bench detection --detection-full-rotation` runs Etherscan/1000 for 480 s per side."
+            )
+    section.notes.append(
+        "The naive poller reads each leader up to the head it read at the start of its sweep: a fill mined during "
+        "a sweep waits for the next sweep, so its latency reaches two sweeps."
+    )
     section.seconds = time.perf_counter() - t0
     return section
 

@@ -163,7 +163,8 @@ class Case:
                 ratio(self.naive_s, self.copybot_s), target]  # fmt: skip
 
     def headline(self) -> list[str]:
-        result = f"{secs(self.copybot_s)} s, {self.copybot_requests} requests (naive {secs(self.naive_s)} s, " \
+        requests = f"{self.copybot_requests} request" + ("" if self.copybot_requests == 1 else "s")
+        result = f"{secs(self.copybot_s)} s, {requests} (naive {secs(self.naive_s)} s, " \
                  f"{ratio(self.naive_s, self.copybot_s)})"  # fmt: skip
         if self.exits:
             return [f"cycle closing all {self.name.split(',')[0]}", result, "", ""]
