@@ -4,15 +4,15 @@ Runs in a subprocess of its own (``python -m bench.memory``) so nothing else the
 loaded counts: the pipeline of :mod:`bench.pipeline` (decode, dedupe, risk, paper fill, store)
 in polls of 500 fills on a real SQLite file on disk, with 10,000 positions open from the start.
 RSS (``VmRSS`` of ``/proc/self/status``) is read at the half and at the end; the growth over the
-second half is what a leak would show. The store's per-batch reads whose cost grows with history
-(``cash()`` sums the ledger, ``portfolio()`` reads every open position) are timed at the end.
+second half is what a leak would show. The store's reads that run every batch or every cycle are
+timed at the end, on the full database: ``cash()`` and the leader totals (running totals kept by
+triggers), ``Exposure.load`` (every open position, once per executor run) and ``status.snapshot()``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 
 from bench.common import Section, rss_mb, secs
-from copybot.store import Store
 
 LEADERS, TOKENS_PER_LEADER, POLL = 1000, 10, 500
 TARGET_MB, TARGET_GROWTH = 150.0, 0.05
-ANALYZE_AFTER = 20  # polls: 10,000 fills, enough for SQLite's statistics to tell the indexes apart
 
 
 def peak_mb() -> float:
@@ -35,21 +33,10 @@ def peak_mb() -> float:
     return float("nan")
 
 
-def _analyzed(store: Store) -> Store:
-    """The same store after ``ANALYZE``: with statistics SQLite looks a new fill's twins up by its
-    transaction hash; without them it scans every stored fill of the leader (see the report)."""
-    path = store.path
-    store.close()
-    conn = sqlite3.connect(path)
-    conn.execute("ANALYZE")
-    conn.close()
-    return Store.open(path)
-
-
-def measure(fills: int, db: Path, analyze: bool = True) -> dict[str, float]:
+def measure(fills: int, db: Path) -> dict[str, float]:
     """Run the pipeline over ``fills`` fills; what a caller needs to judge memory and speed."""
     from bench.pipeline import BANKROLL, Decider, FillStream, batched, bench_settings, open_store, preload_positions
-    from copybot.killswitch import portfolio
+    from copybot.exposure import Exposure
     from copybot.status import snapshot
 
     out: dict[str, float] = {"rss_start_mb": rss_mb()}
@@ -65,8 +52,6 @@ def measure(fills: int, db: Path, analyze: bool = True) -> dict[str, float]:
         t1 = time.perf_counter()
         done += batched(store, decider, rows, poll)
         pipeline_s += time.perf_counter() - t1
-        if analyze and i == ANALYZE_AFTER:
-            store = _analyzed(store)
         if i == polls // 2 - 1:
             out["rss_half_mb"], out["fills_half"], out["half_s"] = rss_mb(), done, time.perf_counter() - t0
             out["first_half_fills_per_s"] = done / pipeline_s
@@ -77,14 +62,14 @@ def measure(fills: int, db: Path, analyze: bool = True) -> dict[str, float]:
     out["rss_peak_mb"] = peak_mb()
     out["open_positions"] = len(store.open_positions())
     t1 = time.perf_counter()
-    cash = store.cash()
+    store.cash()
     out["cash_ms"] = (time.perf_counter() - t1) * 1000
     t1 = time.perf_counter()
-    portfolio(store, cash)
-    out["portfolio_ms"] = (time.perf_counter() - t1) * 1000
+    Exposure.load(store)
+    out["exposure_ms"] = (time.perf_counter() - t1) * 1000
     out["ledger_rows"] = store.count("ledger")
     t1 = time.perf_counter()
-    store.cash(), store.count("fills"), store.count("trades")
+    store.bankroll_cash(), store.totals()
     out["summary_ms"] = (time.perf_counter() - t1) * 1000
     t1 = time.perf_counter()
     snapshot(store, time.time(), 50)
@@ -108,10 +93,9 @@ def run(fills: int = 1_000_000, timeout_s: float = 900.0) -> Section:
         f"Memory: {r['fills']:,.0f} fills",
         f"`python -m bench.memory` in a subprocess: {r['fills']:,.0f} fills through the pure pipeline of the "
         f"throughput benchmark (polls of {POLL}) from {LEADERS:,} leaders, {r['positions_preloaded']:,.0f} positions "
-        "open from the start, a real SQLite file on disk. RSS = `VmRSS` from `/proc/self/status`. SQLite is given "
-        f"statistics (`ANALYZE`) after {ANALYZE_AFTER * POLL:,} fills: without them a new fill's duplicate check scans "
-        "every stored fill of its leader, a cost that grows with the history (see the pipeline section). "
-        f"Targets: <= {TARGET_MB:.0f} MB at the end, <= {TARGET_GROWTH:.0%} growth over the second half.",
+        "open from the start, a real SQLite file on disk, as shipped (no `ANALYZE`). RSS = `VmRSS` from "
+        f"`/proc/self/status`. Targets: <= {TARGET_MB:.0f} MB at the end, <= {TARGET_GROWTH:.0%} growth over the "
+        "second half.",
         ["measure", "value", "target", "ok"],
         ran_at=started.ran_at,
         load=started.load,
@@ -130,12 +114,12 @@ def run(fills: int = 1_000_000, timeout_s: float = 900.0) -> Section:
          f"{r['first_half_fills_per_s']:,.0f} / {r['second_half_fills_per_s']:,.0f}", ">= 5,000",
          "yes" if r["second_half_fills_per_s"] >= 5000 else "NO"],
         ["database on disk at end", f"{r['db_mb']:,.0f} MB", "", ""],
-        [f"`Store.cash()` with {r['ledger_rows']:,.0f} ledger rows (once per executor batch)", f"{r['cash_ms']:.1f} ms",
+        [f"`Store.cash()` with {r['ledger_rows']:,.0f} ledger rows (once per executor batch)", f"{r['cash_ms']:.2f} ms",
          "", ""],
-        [f"`killswitch.portfolio()` with {r['open_positions']:,.0f} open positions (once per executor batch)",
-         f"{r['portfolio_ms']:.1f} ms", "", ""],
-        ["`Daemon.summary()` reads: `cash()` + `count('fills')` + `count('trades')` (every cycle under systemd)",
-         f"{r['summary_ms']:.1f} ms", "", ""],
+        [f"`Exposure.load()` with {r['open_positions']:,.0f} open positions (once per executor run)",
+         f"{r['exposure_ms']:.1f} ms", "", ""],
+        ["`Daemon.summary()` reads: `bankroll_cash()` + `totals()` (every cycle under systemd)",
+         f"{r['summary_ms']:.2f} ms", "", ""],
         ["`status.snapshot()` (every cycle with the dashboard or metrics on)", f"{r['snapshot_ms']:.1f} ms", "", ""],
     ]  # fmt: skip
     section.rows = rows
@@ -153,6 +137,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="One memory run; prints a JSON line.")
     parser.add_argument("--fills", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, required=True)
-    parser.add_argument("--no-analyze", action="store_true", help="Leave SQLite without statistics (slow).")
     args = parser.parse_args()
-    print(json.dumps(measure(args.fills, args.db, analyze=not args.no_analyze)), flush=True)
+    print(json.dumps(measure(args.fills, args.db)), flush=True)

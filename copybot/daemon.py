@@ -105,8 +105,8 @@ class Daemon:
         """One line for systemd's STATUS= (shown by ``systemctl status``)."""
         store = self.app.store
         cash = from_units(store.bankroll_cash()).quantize(from_units(10_000))
-        # trades rows are exactly the filled copies: one per filled decision
-        line = f"cycle {self.cycles}, fills {store.count('fills')}, copies {store.count('trades')}, cash {cash} USDC"
+        fills, copies = store.totals()  # all-time, kept by triggers: no table scan every cycle
+        line = f"cycle {self.cycles}, fills {fills}, copies {copies}, cash {cash} USDC"
         if report is not None:
             line = f"block {report.latest_block}, {line}"
             if report.stats.last_error:

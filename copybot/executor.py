@@ -1,10 +1,12 @@
 """Copy detected fills in batches of ten.
 
-For each batch: collect the distinct token ids, fetch each book (and Gamma metadata) once,
-concurrently; decide every fill with the pure risk rules, in chain order, carrying cash, our
-holdings and exposure forward through the batch; then send the orders. Each order's intent is
-written (with the exchange's id for it) before it is sent, so a crash can never send it twice:
-:meth:`Executor.reconcile` asks the broker about open intents before anything else is sent.
+A run first fetches every pending fill's book (batched ``POST /books``) and Gamma metadata once per
+token, concurrently. Then, ten fills at a time: decide each with the pure risk rules, in chain
+order, carrying cash, our holdings and exposure forward (and each book as our own fills left it);
+send the orders; store the batch in one transaction. A book older than half the staleness limit is
+fetched again before its batch. Each order's intent is written (with the exchange's id for it)
+before it is sent, so a crash can never send it twice: :meth:`Executor.reconcile` asks the broker
+about open intents before anything else is sent.
 
 A transient failure leaves the fill pending for the next cycle (a BUY then ages into ``stale``);
 a permanent one is recorded as ``failed``; an order whose answer was lost stays open until
@@ -16,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from copybot.accounts import ExitOutcome, NewOrder
 from copybot.brokers.base import Broker
 from copybot.clock import Clock
 from copybot.config import RiskSettings, Settings, leader_risks
 from copybot.errors import CopybotError, OrderOutcomeUnknown, SkipError, TransientError
-from copybot.killswitch import Portfolio, count_outcomes, portfolio, trading_state
-from copybot.market import MarketData
+from copybot.exposure import Exposure
+from copybot.killswitch import count_outcomes, trading_state
+from copybot.market import MarketData, after_fill
 from copybot.models import (
     Book,
     CopyOutcome,
@@ -65,23 +68,41 @@ def prioritise(pending: Sequence[PendingFill]) -> list[PendingFill]:
 
 
 @dataclass
-class _Running:
-    """Our side as the batch goes on: each decision sees the orders before it."""
+class _Quotes:
+    """Books and metadata for a run: fetched once per token up front, each with the time it was read,
+    and moved along by our own fills (so a later decision on the token sees the depth left)."""
 
-    book: Portfolio
+    books: dict[int, Book | CopybotError]
+    fetched: dict[int, float]
+    infos: dict[int, MarketInfo]
+
+    def update(self, books: dict[int, Book | CopybotError], at: float) -> None:
+        self.books.update(books)
+        self.fetched.update(dict.fromkeys(books, at))
+
+
+@dataclass
+class _Running:
+    """Our side as the run goes on: each decision sees the orders before it."""
+
+    exposure: Exposure
+    cash: int
     state: TradingState
     held: dict[tuple[str, int], int] = field(default_factory=dict)
 
-    def apply(self, fill_token: int, market: str, side: Side, r: OrderResult) -> None:
-        sign = 1 if side is Side.BUY else -1
-        cost = r.collateral if side is Side.BUY else 0
-        tokens, markets = self.book.token_cost, self.book.market_cost
-        if side is Side.BUY and tokens.get(fill_token, 0) == 0:
-            self.book = replace(self.book, open_positions=self.book.open_positions + 1)
-        tokens[fill_token] = tokens.get(fill_token, 0) + cost
-        if market:
-            markets[market] = markets.get(market, 0) + cost
-        self.book = replace(self.book, cash=self.book.cash - sign * r.collateral)
+    @property
+    def equity(self) -> int:
+        return self.cash + self.exposure.value
+
+    def apply(self, f: PendingFill, market: str, r: OrderResult) -> None:
+        key = (f.fill.leader, f.fill.token_id)
+        if f.fill.side is Side.BUY:
+            self.exposure.add_buy(key, market, r.collateral)
+            self.cash -= r.collateral
+            self.held[key] += r.shares
+        else:  # the cost it frees counts once the batch is stored (Exposure.refresh)
+            self.cash += r.collateral
+            self.held[key] -= r.shares
 
 
 class Executor:
@@ -137,54 +158,73 @@ class Executor:
 
     async def run_pending(self) -> int:
         """Decide every pending fill, ten at a time: leader exits (SELLs) first, then the rest in
-        chain order. Returns the number of decisions stored."""
+        chain order. Books and metadata for all of them are fetched first, in one concurrent round;
+        a batch refetches only books that aged past half the staleness limit. Returns the number
+        of decisions stored."""
         await self.reconcile()
         decided, self.deferred = 0, 0
         pending = prioritise(self._store.pending_fills(MAX_PENDING))
+        if not pending:
+            return 0
+        tokens = list(dict.fromkeys(p.fill.token_id for p in pending))
+        books, infos = await asyncio.gather(self._market.books(tokens), self._market.market_info(tokens))
+        quotes = _Quotes(books, dict.fromkeys(books, self._clock.monotonic()), infos)
+        exposure = Exposure.load(self._store)
         for start in range(0, len(pending), self._batch):
             batch = pending[start : start + self._batch]
-            outcomes = await self.process_batch(batch)
+            outcomes = await self.process_batch(batch, quotes, exposure)
             self.deferred += len(batch) - len(outcomes)
             if outcomes:
                 self._store.record_outcomes(outcomes, self._broker.mode, self._clock.now())
                 failed = sum(1 for _, o in outcomes if o.decision is Decision.FAILED)
-                filled = sum(1 for _, o in outcomes if o.decision is Decision.FILLED)
-                count_outcomes(self._store, failed, filled)
+                filled = [(o.fill.leader, o.fill.token_id) for _, o in outcomes if o.decision is Decision.FILLED]
+                count_outcomes(self._store, failed, len(filled))
+                exposure.refresh(self._store, filled)  # exact again: what the batch stored
                 decided += len(outcomes)
                 if self._sink is not None:
                     self._sink([o for _, o in outcomes])
         return decided
 
-    async def process_batch(self, batch: Sequence[PendingFill]) -> list[tuple[int, CopyOutcome]]:
-        tokens = [p.fill.token_id for p in batch]
-        books, infos = await asyncio.gather(self._market.books(tokens), self._market.market_info(tokens))
-        fetched = self._clock.monotonic()
+    async def _refresh_aged(self, batch: Sequence[PendingFill], quotes: _Quotes) -> None:
+        now = self._clock.monotonic()
+        aged = [
+            p.fill.token_id for p in batch
+            if now - quotes.fetched.get(p.fill.token_id, now) > self._risk(p.fill.leader).price_staleness_s / 2
+        ]  # fmt: skip
+        if aged:
+            quotes.update(await self._market.books(aged), self._clock.monotonic())
+
+    async def process_batch(
+        self, batch: Sequence[PendingFill], quotes: _Quotes, exposure: Exposure
+    ) -> list[tuple[int, CopyOutcome]]:
+        await self._refresh_aged(batch, quotes)
         cash = await self._broker.balance()
         if cash is None:
             cash = self._store.cash()
         else:
             self._store.set_wallet_cash(cash)  # what status shows as cash in live mode
-        book = portfolio(self._store, cash)
-        state = trading_state(self._store, book.equity, self._settings.risk, self._clock.now())
-        running = _Running(book, state)
+        state = trading_state(self._store, cash + exposure.value, self._settings.risk, self._clock.now())
+        running = _Running(exposure, cash, state)
         out: list[tuple[int, CopyOutcome]] = []
         for p in batch:
             f = p.fill
             key = (f.leader, f.token_id)
             if key not in running.held:
                 running.held[key] = self._store.our_shares(f.leader, f.token_id)
-            info = infos.get(f.token_id)
-            token_book = books.get(f.token_id)
+            info = quotes.infos.get(f.token_id)
+            token_book = quotes.books.get(f.token_id)
+            fetched = quotes.fetched.get(f.token_id, self._clock.monotonic())
             outcome, refetched = await self._one(p, running, token_book, fetched, info)
             if refetched is not None:  # the book was stale and fetched again: later fills use it
-                books[f.token_id], fetched = refetched, self._clock.monotonic()
+                quotes.update({f.token_id: refetched}, self._clock.monotonic())
             if outcome is None:
                 continue  # transient failure: stays pending
             if outcome.result is not None and outcome.decision is Decision.FILLED:
-                market = info.condition_id if info else (token_book.market if isinstance(token_book, Book) else "")
-                running.apply(f.token_id, market, f.side, outcome.result)
-                sign = 1 if f.side is Side.BUY else -1
-                running.held[key] += sign * outcome.result.shares
+                book = quotes.books.get(f.token_id)
+                market = info.condition_id if info else (book.market if isinstance(book, Book) else "")
+                running.apply(p, market, outcome.result)
+                if isinstance(book, Book):
+                    quotes.books[f.token_id] = after_fill(book, f.side, outcome.result.shares)
             out.append((p.fill_id, outcome))
         return out
 
@@ -195,18 +235,18 @@ class Executor:
         market = info.condition_id if info else (book.market if book else "")
         return DecisionContext(
             now=self._clock.now(),
-            cash=r.book.cash,
+            cash=r.cash,
             our_shares=r.held[(f.leader, f.token_id)],
             leader_holding=p.leader_holding_before,
             market=info,
             book=book,
             book_age_s=age,
-            equity=r.book.equity,
-            total_cost=r.book.total_cost,
-            token_cost=r.book.token_cost.get(f.token_id, 0),
-            market_cost=r.book.market_cost.get(market, 0) if market else 0,
-            open_positions=r.book.open_positions,
-            holds_token=r.book.token_cost.get(f.token_id, 0) > 0,
+            equity=r.equity,
+            total_cost=r.exposure.total_cost,
+            token_cost=r.exposure.token_cost(f.token_id),
+            market_cost=r.exposure.market_cost.get(market, 0) if market else 0,
+            open_positions=r.exposure.open_positions,
+            holds_token=r.exposure.token_cost(f.token_id) > 0,
             daily_pnl=r.state.daily_pnl,
             consecutive_failures=r.state.consecutive_failures,
             paused_reason=r.state.paused_reason,
@@ -221,6 +261,10 @@ class Executor:
         if f.side is Side.SELL and not self._settings.exits.mirror_leader_sells:
             return CopyOutcome(f, Decision.SKIPPED, "not mirrored: exits.mirror_leader_sells is off", market=info), None
         if isinstance(book, TransientError) or book is None:
+            if f.side is Side.BUY:  # one that is too old now never will be copied: no need to wait
+                verdict = decide(f, self._context(p, running, None, 0.0, info), self._risk(f.leader))
+                if isinstance(verdict, Skip) and verdict.reason.startswith("stale:"):
+                    return CopyOutcome(f, Decision.SKIPPED, verdict.reason, market=info, details=verdict.details), None
             log.warning("book for %s unavailable, will retry: %s", f.token_id, book)
             return None, None
         if isinstance(book, CopybotError):
@@ -259,8 +303,9 @@ class Executor:
         if isinstance(prepared, Skip):
             return CopyOutcome(f, Decision.SKIPPED, prepared.reason, intent, market=info, details=details)
         key = f"{f.tx_hash}:{f.log_index}:{self._store.orders_for_fill(p.fill_id)}"
-        order = NewOrder(key, p.fill_id, "copy", f.leader, self._broker.mode, intent, prepared.order_id)
-        self._store.write_intent(order, self._clock.now())
+        if self._broker.can_lose_answers:
+            order = NewOrder(key, p.fill_id, "copy", f.leader, self._broker.mode, intent, prepared.order_id)
+            self._store.write_intent(order, self._clock.now())
         try:
             result = await self._broker.submit(prepared)
         except OrderOutcomeUnknown as exc:

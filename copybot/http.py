@@ -139,11 +139,15 @@ class Guard:
         try:
             result = await attempt()
         except CopybotError as exc:
-            self.stats.errors[_kind(exc)] += 1
-            self.stats.last_error = str(exc)
+            self.count_error(exc)
             raise
         self.stats.last_success_at = self.clock.now()
         return result
+
+    def count_error(self, exc: CopybotError) -> None:
+        """Count an error by kind (also one found inside an answer that arrived, e.g. one bad book of many)."""
+        self.stats.errors[_kind(exc)] += 1
+        self.stats.last_error = str(exc)
 
     async def aclose(self) -> None:
         """Release the transport, if this guard owns one."""

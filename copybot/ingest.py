@@ -21,15 +21,18 @@ def covered(windows: Sequence[Window], leader: str, block: int) -> bool:
 def insert_fill(
     c: sqlite3.Connection, f: Fill, present: set[tuple[str, int]], windows: Sequence[Window], now: float
 ) -> str:
-    if c.execute("SELECT 1 FROM fills WHERE tx_hash = ? AND log_index = ?", f.key).fetchone():
-        return "duplicates"
     token = str(f.token_id)
-    twins = c.execute(
-        "SELECT id, log_index, block FROM fills WHERE tx_hash = ? AND leader = ? AND token_id = ? AND side = ? "
-        "AND shares = ? AND collateral = ?",
-        (f.tx_hash, f.leader, token, f.side.value, f.shares, f.collateral),
+    # one indexed read of the transaction's stored fills answers both questions: stored already? moved?
+    same_tx = c.execute(
+        "SELECT id, log_index, block, leader, token_id, side, shares, collateral FROM fills WHERE tx_hash = ?",
+        (f.tx_hash,),
     ).fetchall()
-    for twin in twins:
+    if any(r["log_index"] == f.log_index for r in same_tx):
+        return "duplicates"
+    identity = (f.leader, token, f.side.value, f.shares, f.collateral)
+    for twin in same_tx:
+        if (twin["leader"], twin["token_id"], twin["side"], twin["shares"], twin["collateral"]) != identity:
+            continue
         # The same fill moved by a reorg: its old position was re-read and is no longer there.
         if (f.tx_hash, twin["log_index"]) not in present and covered(windows, f.leader, twin["block"]):
             c.execute(

@@ -9,8 +9,6 @@ a latched pause (so a recovering P&L does not un-pause mid-day).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
 
 from copybot.config import RiskSettings
 from copybot.limits import pause_reason
@@ -20,36 +18,6 @@ from copybot.store import Store
 
 def utc_day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
-
-
-@dataclass(frozen=True, slots=True)
-class Portfolio:
-    """Our side, for risk: cash and cost basis by token and market, marked equity."""
-
-    cash: int
-    token_cost: dict[int, int]
-    market_cost: dict[str, int]
-    open_positions: int
-    equity: int
-
-    @property
-    def total_cost(self) -> int:
-        return sum(self.token_cost.values())
-
-
-def portfolio(store: Store, cash: int) -> Portfolio:
-    token_cost: dict[int, int] = {}
-    market_cost: dict[str, int] = {}
-    value = 0
-    rows = store.open_positions()
-    for r in rows:
-        token, cost, shares = int(r["token_id"]), int(r["cost"]), int(r["shares"])
-        token_cost[token] = token_cost.get(token, 0) + cost
-        if r["condition_id"]:
-            market_cost[r["condition_id"]] = market_cost.get(r["condition_id"], 0) + cost
-        mark = r["mark_price"]
-        value += cost if mark is None else int((shares * Decimal(mark)).to_integral_value(rounding=ROUND_FLOOR))
-    return Portfolio(cash, token_cost, market_cost, len(rows), cash + value)
 
 
 def trading_state(store: Store, equity: int, risk: RiskSettings, now: float) -> TradingState:

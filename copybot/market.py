@@ -1,4 +1,4 @@
-"""CLOB and Gamma reads: books fetched once per token, concurrently; market metadata cached.
+"""CLOB and Gamma reads: books fetched once per token in batched requests; market metadata cached.
 
 Parsing is pure (``parse_book``, ``parse_gamma_market``); the :class:`MarketData` methods do the
 I/O: deduplicate token ids first, then ``gather`` under a semaphore, one result per token.
@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from copybot.cache import CountingCache
-from copybot.errors import CopybotError, MalformedResponse
+from copybot.errors import CopybotError, MalformedResponse, RequestRejected
 from copybot.http import Upstream
-from copybot.models import Book, BookLevel, MarketInfo
+from copybot.models import Book, BookLevel, MarketInfo, Side, from_units
 
 GAMMA_BATCH = 20  # clob_token_ids per Gamma request
+BOOKS_BATCH = 50  # tokens per POST /books
+NO_BOOK = "No orderbook exists for the requested token id"  # the CLOB's words for a token without a book
 PRICES_BATCH = 100  # tokens per POST /prices
 
 
@@ -67,6 +70,40 @@ def parse_book(body: Any, token_id: int) -> Book:
         neg_risk=bool(body.get("neg_risk", False)),
         timestamp_ms=ts,
     )
+
+
+def _failure(exc: BaseException, where: str) -> CopybotError:
+    """A book request's failure as a result: ours as it is, any other error as a malformed answer."""
+    if isinstance(exc, CopybotError):
+        return exc
+    if isinstance(exc, Exception):
+        return MalformedResponse(f"clob {where}: {type(exc).__name__}")
+    raise exc  # cancellation, KeyboardInterrupt: not ours to swallow
+
+
+def _book_entries(body: Any) -> dict[str, Mapping[str, Any]]:
+    """A ``POST /books`` answer -> its books by ``asset_id``; anything else is a malformed answer."""
+    if not isinstance(body, list):
+        raise MalformedResponse("clob POST /books: answer is not a list")
+    out: dict[str, Mapping[str, Any]] = {}
+    for entry in body:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("asset_id"), str):
+            raise MalformedResponse("clob POST /books: an entry is not a book with an asset_id")
+        out.setdefault(entry["asset_id"], entry)
+    return out
+
+
+def after_fill(book: Book, side: Side, shares: int) -> Book:
+    """The book as our own filled order left it: ``shares`` taken from the best levels of the side it
+    crossed (asks for a BUY, bids for a SELL), so the next decision on the token sees what is left."""
+    left = from_units(shares)
+    kept: list[BookLevel] = []
+    for level in book.asks if side is Side.BUY else book.bids:
+        take = min(level.size, left)
+        left -= take
+        if level.size > take:
+            kept.append(BookLevel(level.price, level.size - take))
+    return replace(book, asks=tuple(kept)) if side is Side.BUY else replace(book, bids=tuple(kept))
 
 
 def _json_list(value: object) -> list[Any]:
@@ -120,27 +157,55 @@ class MarketData:
         self._info = info_cache
         self._sem = asyncio.Semaphore(max_concurrency)
 
+    async def books(self, token_ids: Iterable[int]) -> dict[int, Book | CopybotError]:
+        """Each distinct token's book, fetched once: batched ``POST /books`` requests, concurrently.
+
+        A failure is returned per token, never raised: a request that failed fails its tokens; a
+        token the answer leaves out has no book (like ``GET /book``'s 404); a book that does not
+        parse is malformed (counted, so status and metrics show it) and is asked again next time.
+        A request refused outright (one unknown token 404s the whole batch) is asked again one
+        ``GET /book`` per token, so one bad token never takes 49 good ones down with it.
+        """
+        unique = list(dict.fromkeys(token_ids))
+        chunks = [unique[i : i + BOOKS_BATCH] for i in range(0, len(unique), BOOKS_BATCH)]
+        answers = await asyncio.gather(*(self._books_chunk(c) for c in chunks), return_exceptions=True)
+        out: dict[int, Book | CopybotError] = {}
+        singles: list[int] = []
+        for chunk, answer in zip(chunks, answers, strict=True):
+            if isinstance(answer, RequestRejected) and len(chunk) > 1:
+                singles += chunk
+            elif isinstance(answer, BaseException):
+                out.update(dict.fromkeys(chunk, _failure(answer, "POST /books")))
+            else:
+                out.update(answer)
+        if singles:
+            books = await asyncio.gather(*(self._book(t) for t in singles), return_exceptions=True)
+            for token_id, book in zip(singles, books, strict=True):
+                out[token_id] = _failure(book, "GET /book") if isinstance(book, BaseException) else book
+        return out
+
     async def _book(self, token_id: int) -> Book:
-        # parsed inside the call: a book that is not a book is retried and counted as malformed,
-        # like a body that is not JSON, so status and metrics show it
         async with self._sem:
             book: Book = await self._clob.get_json(
                 "/book", params={"token_id": str(token_id)}, check=lambda body: parse_book(body, token_id)
             )
         return book
 
-    async def books(self, token_ids: Iterable[int]) -> dict[int, Book | CopybotError]:
-        """Each distinct token's book, fetched once and concurrently; a failure is returned, not raised."""
-        unique = list(dict.fromkeys(token_ids))
-        results = await asyncio.gather(*(self._book(t) for t in unique), return_exceptions=True)
+    async def _books_chunk(self, token_ids: list[int]) -> dict[int, Book | CopybotError]:
+        body = [{"token_id": str(t)} for t in token_ids]
+        async with self._sem:
+            entries: dict[str, Mapping[str, Any]] = await self._clob.post_json("/books", body, check=_book_entries)
         out: dict[int, Book | CopybotError] = {}
-        for token_id, res in zip(unique, results, strict=True):
-            if isinstance(res, Book | CopybotError):
-                out[token_id] = res
-            elif isinstance(res, Exception):
-                out[token_id] = MalformedResponse(f"clob /book: {type(res).__name__}")
-            else:
-                raise res
+        for token_id in token_ids:
+            entry = entries.get(str(token_id))
+            if entry is None:
+                out[token_id] = RequestRejected(f"clob POST /books: {NO_BOOK} ({token_id})", 404)
+                continue
+            try:
+                out[token_id] = parse_book(entry, token_id)
+            except MalformedResponse as exc:
+                self._clob.count_error(exc)
+                out[token_id] = exc
         return out
 
     async def market_info(self, token_ids: Iterable[int]) -> dict[int, MarketInfo]:
@@ -203,7 +268,6 @@ class MarketData:
                 if 0 <= price <= 1:
                     out[token_id] = price
         return out
-
 
     async def resolutions(self, condition_ids: Iterable[str]) -> dict[str, int | None]:
         """Each distinct market's winning token (None = not resolved), fetched concurrently.

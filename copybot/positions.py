@@ -155,8 +155,9 @@ class PositionManager:
                                   detail=prepared.reason)  # fmt: skip
             self._store.record_exit(outcome, mode, self._clock.now())
             return outcome
-        order = NewOrder(client_key, None, f"exit:{plan.code}", plan.leader, mode, intent, prepared.order_id)
-        self._store.write_intent(order, self._clock.now())
+        if self._broker.can_lose_answers:
+            order = NewOrder(client_key, None, f"exit:{plan.code}", plan.leader, mode, intent, prepared.order_id)
+            self._store.write_intent(order, self._clock.now())
         try:
             result = await self._broker.submit(prepared)
         except OrderOutcomeUnknown:

@@ -6,9 +6,8 @@ lowercase for comparison; use :func:`checksum` for display.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
-
-from eth_utils.address import to_checksum_address
 
 CHAIN_ID: Final = 137
 DECIMALS: Final = 6
@@ -43,5 +42,9 @@ def topic_to_address(topic: str) -> str:
     return "0x" + topic.lower().removeprefix("0x")[-40:]
 
 
+@lru_cache(maxsize=4096)  # a status lists each leader on every position row: hash each address once
 def checksum(address: str) -> str:
+    # imported on first use: eth_utils costs 30-50 ms and most importers (models, risk, sizing) only want UNIT
+    from eth_utils.address import to_checksum_address
+
     return str(to_checksum_address(address))

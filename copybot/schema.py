@@ -6,6 +6,9 @@ Never edit a migration that has shipped: add a new one. Money columns are INTEGE
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,5 +86,54 @@ MIGRATIONS: tuple[str, ...] = (
         leader TEXT PRIMARY KEY, fills INTEGER NOT NULL DEFAULT 0, copied INTEGER NOT NULL DEFAULT 0,
         skipped INTEGER NOT NULL DEFAULT 0);
     """,
+    # v4: running totals kept by triggers, so the per-cycle reads stay O(1) however long the history:
+    # the ledger's sum (cash) and, per leader, fills seen, copied, skipped and the last fill's time.
+    # leader_totals now counts everything ever stored (compaction no longer adds to it). Nothing reads
+    # fills by leader any more: its index only slowed inserts and misled the planner (a reorg-twin
+    # lookup by tx hash read every fill of the leader instead). Positions are read and marked by token.
+    """
+    CREATE TABLE ledger_total (id INTEGER PRIMARY KEY CHECK (id = 1), amount INTEGER NOT NULL);
+    INSERT INTO ledger_total VALUES (1, (SELECT COALESCE(SUM(amount), 0) FROM ledger));
+    CREATE TRIGGER ledger_total_insert AFTER INSERT ON ledger BEGIN
+        UPDATE ledger_total SET amount = amount + NEW.amount WHERE id = 1;
+    END;
+    CREATE TRIGGER ledger_total_delete AFTER DELETE ON ledger BEGIN
+        UPDATE ledger_total SET amount = amount - OLD.amount WHERE id = 1;
+    END;
+    CREATE TRIGGER ledger_total_update AFTER UPDATE OF amount ON ledger BEGIN
+        UPDATE ledger_total SET amount = amount - OLD.amount + NEW.amount WHERE id = 1;
+    END;
+    ALTER TABLE leader_totals ADD COLUMN last_ts INTEGER;
+    INSERT INTO leader_totals (leader, fills, copied, skipped, last_ts)
+        SELECT f.leader, COUNT(*), COALESCE(SUM(d.decision = 'filled'), 0), COALESCE(SUM(d.decision != 'filled'), 0),
+            MAX(f.ts)
+        FROM fills f LEFT JOIN decisions d ON d.fill_id = f.id WHERE 1 GROUP BY f.leader
+        ON CONFLICT (leader) DO UPDATE SET fills = fills + excluded.fills, copied = copied + excluded.copied,
+            skipped = skipped + excluded.skipped, last_ts = excluded.last_ts;
+    CREATE TRIGGER leader_totals_fill AFTER INSERT ON fills BEGIN
+        INSERT INTO leader_totals (leader, fills, last_ts) VALUES (NEW.leader, 1, NEW.ts)
+        ON CONFLICT (leader) DO UPDATE SET fills = fills + 1, last_ts = MAX(COALESCE(last_ts, 0), excluded.last_ts);
+    END;
+    CREATE TRIGGER leader_totals_decision AFTER INSERT ON decisions BEGIN
+        UPDATE leader_totals SET copied = copied + (NEW.decision = 'filled'),
+            skipped = skipped + (NEW.decision != 'filled')
+        WHERE leader = (SELECT leader FROM fills WHERE id = NEW.fill_id);
+    END;
+    DROP INDEX fills_leader;
+    CREATE INDEX positions_token ON positions (token_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> Iterator[str]:
+    """A migration's statements: split at each ``;`` that ends one (a trigger body holds several)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                yield buffer
+            buffer = ""
+    if buffer.strip(" \n;"):
+        raise ValueError(f"migration ends inside a statement: {buffer.strip()[:60]!r}")

@@ -26,6 +26,7 @@ from copybot.ingest import drop_vanished, insert_fill
 from copybot.models import CopyOutcome, Fill, Side
 from copybot.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and health read them here
 from copybot.schema import SCHEMA_VERSION as SCHEMA_VERSION
+from copybot.schema import statements
 from copybot.sources.base import PollResult
 
 CYCLES_KEPT = 2000
@@ -125,9 +126,8 @@ class Store:
         try:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 with self.tx() as c:
-                    for statement in MIGRATIONS[target - 1].split(";"):
-                        if statement.strip():
-                            c.execute(statement)
+                    for statement in statements(MIGRATIONS[target - 1]):
+                        c.execute(statement)
                     if c.execute("PRAGMA foreign_key_check").fetchone() is not None:
                         raise StoreError(f"storage.path: migration to v{target} broke a reference; nothing changed")
                     c.execute(f"PRAGMA user_version = {target}")
@@ -158,13 +158,14 @@ class Store:
                 )
 
     def cash(self) -> int:
-        return int(self._conn.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger").fetchone()[0])
+        """The ledger's sum, kept by triggers (schema v4): one row however long the ledger."""
+        return int(self._conn.execute("SELECT amount FROM ledger_total WHERE id = 1").fetchone()[0])
 
     def set_wallet_cash(self, units: int) -> None:
         """Live: the wallet's collateral as the exchange just reported it, with the ledger's sum at
         that moment, so :meth:`bankroll_cash` can add the trades booked since."""
         with self.tx() as c:
-            ledger = int(c.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger").fetchone()[0])
+            ledger = int(c.execute("SELECT amount FROM ledger_total WHERE id = 1").fetchone()[0])
             c.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [("live_cash", str(units)), ("live_cash_ledger", str(ledger))],
@@ -255,6 +256,20 @@ class Store:
             "WHERE p.shares > 0 ORDER BY p.opened_at DESC"
         ).fetchall()
 
+    def position_costs(self, keys: Sequence[tuple[str, int]] | None = None) -> list[sqlite3.Row]:
+        """What risk needs of the open positions (of the (leader, token id) ``keys`` only, if given):
+        leader, token_id, condition_id, shares, cost, mark_price."""
+        sql = "SELECT leader, token_id, condition_id, shares, cost, mark_price FROM positions WHERE shares > 0"
+        if keys is None:
+            return self._conn.execute(sql).fetchall()
+        rows: list[sqlite3.Row] = []
+        for i in range(0, len(keys), 100):  # ORed primary-key lookups (a row-value IN would scan the table)
+            chunk = keys[i : i + 100]
+            args = [v for leader, token in chunk for v in (leader, str(token))]
+            pairs = " OR ".join(["(leader = ? AND token_id = ?)"] * len(chunk))
+            rows += self._conn.execute(f"{sql} AND ({pairs})", args).fetchall()
+        return rows
+
     def update_marks(self, marks: Mapping[int, Decimal], now: float) -> None:
         """Mark open positions at their best bid and raise their high-water bid (trailing stops)."""
         with self.tx() as c:
@@ -273,15 +288,11 @@ class Store:
 
     def set_order_status(self, client_key: str, status: str, now: float) -> None:
         with self.tx() as c:
-            c.execute(
-                "UPDATE orders SET status = ?, answered_at = ? WHERE client_key = ?", (status, now, client_key)
-            )
+            c.execute("UPDATE orders SET status = ?, answered_at = ? WHERE client_key = ?", (status, now, client_key))
 
     def open_intents(self) -> list[sqlite3.Row]:
         """Orders sent (or about to be) whose outcome is not known: reconcile these first."""
-        return self._conn.execute(
-            "SELECT * FROM orders WHERE status IN ('intent', 'unknown') ORDER BY id"
-        ).fetchall()
+        return self._conn.execute("SELECT * FROM orders WHERE status IN ('intent', 'unknown') ORDER BY id").fetchall()
 
     def orders_for_fill(self, fill_id: int) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM orders WHERE fill_id = ?", (fill_id,)).fetchone()[0])
@@ -310,19 +321,11 @@ class Store:
 
     def compact(self, seen_before: float, below_block: int, now: float) -> tuple[int, int]:
         """Delete decided fills seen before ``seen_before`` and below ``below_block``, with their
-        decisions, orders and trades, adding them to ``leader_totals``; raise the watermark.
+        decisions, orders and trades (``leader_totals`` keeps counting them); raise the watermark.
         Returns (fills removed, watermark). One transaction."""
         with self.tx() as c:
             old = "SELECT id FROM fills WHERE state = 'done' AND seen_at < ? AND block < ?"
             args = (seen_before, below_block)
-            c.execute(
-                "INSERT INTO leader_totals (leader, fills, copied, skipped) "
-                "SELECT f.leader, COUNT(*), SUM(d.decision = 'filled'), SUM(d.decision != 'filled') "
-                f"FROM fills f JOIN decisions d ON d.fill_id = f.id WHERE f.id IN ({old}) GROUP BY f.leader "
-                "ON CONFLICT (leader) DO UPDATE SET fills = fills + excluded.fills, "
-                "copied = copied + excluded.copied, skipped = skipped + excluded.skipped",
-                args,
-            )
             top = c.execute(f"SELECT MAX(block) FROM fills WHERE id IN ({old})", args).fetchone()[0]
             c.execute(f"DELETE FROM trades WHERE order_id IN (SELECT id FROM orders WHERE fill_id IN ({old}))", args)
             c.execute(f"DELETE FROM orders WHERE fill_id IN ({old})", args)
@@ -370,19 +373,18 @@ class Store:
         return self._conn.execute("SELECT * FROM cycles ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
 
     def leader_rows(self) -> list[sqlite3.Row]:
+        """Each leader with its all-time totals (kept by triggers, compaction included)."""
         return self._conn.execute(
-            "SELECT l.address, l.label, l.cursor_block, "
-            "(SELECT COUNT(*) FROM fills f WHERE f.leader = l.address) "
-            " + COALESCE((SELECT fills FROM leader_totals t WHERE t.leader = l.address), 0) AS fills_seen, "
-            "(SELECT COUNT(*) FROM fills f JOIN decisions d ON d.fill_id = f.id "
-            " WHERE f.leader = l.address AND d.decision = 'filled') "
-            " + COALESCE((SELECT copied FROM leader_totals t WHERE t.leader = l.address), 0) AS copied, "
-            "(SELECT COUNT(*) FROM fills f JOIN decisions d ON d.fill_id = f.id "
-            " WHERE f.leader = l.address AND d.decision != 'filled') "
-            " + COALESCE((SELECT skipped FROM leader_totals t WHERE t.leader = l.address), 0) AS skipped, "
-            "(SELECT MAX(ts) FROM fills f WHERE f.leader = l.address) AS last_fill_ts "
-            "FROM leaders l ORDER BY l.added_at, l.address"
+            "SELECT l.address, l.label, l.cursor_block, COALESCE(t.fills, 0) AS fills_seen, "
+            "COALESCE(t.copied, 0) AS copied, COALESCE(t.skipped, 0) AS skipped, t.last_ts AS last_fill_ts "
+            "FROM leaders l LEFT JOIN leader_totals t ON t.leader = l.address ORDER BY l.added_at, l.address"
         ).fetchall()
+
+    def totals(self) -> tuple[int, int]:
+        """(fills ever stored, copies ever filled), over every leader."""
+        row = self._conn.execute("SELECT COALESCE(SUM(fills), 0), COALESCE(SUM(copied), 0) FROM leader_totals")
+        fills, copied = row.fetchone()
+        return int(fills), int(copied)
 
     def copy_rows(self, limit: int) -> list[sqlite3.Row]:
         sql = (

@@ -25,6 +25,9 @@ class PreparedOrder:
 
 class Broker(Protocol):
     mode: str
+    # True when an order can execute without its answer reaching us (a crash, a timeout): its
+    # intent is then stored before it is sent, and looked up before anything else is sent.
+    can_lose_answers: bool
 
     async def start(self) -> None: ...
 

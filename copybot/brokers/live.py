@@ -109,6 +109,7 @@ def _sdk_float(value: Decimal) -> float:
 
 class LiveBroker:
     mode = "live"
+    can_lose_answers = True
 
     def __init__(
         self,

@@ -70,6 +70,7 @@ class PaperBroker:
     """Simulated orders: nothing leaves the process, so nothing can be in flight after a crash."""
 
     mode = "paper"
+    can_lose_answers = False  # in-process: an order either ran and is recorded, or never ran
 
     async def start(self) -> None:
         return None

@@ -88,11 +88,14 @@ class CountingTransport(httpx.AsyncBaseTransport):
     def __init__(self, app: Any) -> None:
         self._inner = httpx.ASGITransport(app=app)
         self.paths: list[str] = []
+        self.bodies: list[tuple[str, bytes]] = []  # (path, body) of each POST
         self.in_flight = 0
         self.max_in_flight = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.paths.append(request.url.path)
+        if request.method == "POST":
+            self.bodies.append((request.url.path, request.content))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

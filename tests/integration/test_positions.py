@@ -11,6 +11,7 @@ The sandbox mines only when a test says so (a block time of an hour): the books 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import sqlite3
 from decimal import Decimal
@@ -226,7 +227,7 @@ def test_resolution_settles_a_paper_position_at_its_payout(
     assert exit_orders(db) == [], "a settlement is not an order"
     # the unpriced token's market was asked once; no book was needed to settle
     assert transport.paths.count(f"/clob/markets/{market.condition_id}") == 1
-    assert "/clob/book" not in transport.paths
+    assert "/clob/book" not in transport.paths and "/clob/books" not in transport.paths
     assert_ledger_balances(db)
 
 
@@ -391,10 +392,14 @@ def test_a_thousand_positions_close_concurrently_with_one_book_per_token(tmp_pat
     held = [m.tokens[i % 2] for i in range(5) for m in box.markets]  # one entry per position
     losing = {t for t in held if box.book(t).best_bid * 20 <= Decimal("9.9")}  # 1% under the cost of 10
     assert closed == sum(1 for t in held if t in losing) > 100
-    # one batched round of prices, then one book per token to exit (not per position), fetched together
+    # one batched round of prices, then each exiting token's book once (not per position), in batched
+    # POST /books requests of 50 sent together
     assert transport.paths.count("/clob/prices") == 4
-    assert transport.paths.count("/clob/book") == len(losing) == len(transport.paths) - 4
-    assert transport.max_in_flight > 4
+    assert transport.paths.count("/clob/books") == math.ceil(len(losing) / 50) == len(transport.paths) - 4
+    asked = [int(item["token_id"]) for path, body in transport.bodies if path == "/clob/books"
+             for item in json.loads(body)]  # fmt: skip
+    assert sorted(asked) == sorted(losing)
+    assert transport.max_in_flight >= 4
     orders = exit_orders(db)
     assert len(orders) == closed and {o["status"] for o in orders} == {"filled"}
     assert {o["purpose"] for o in orders} == {"exit:stop_loss"}

@@ -138,7 +138,8 @@ def test_a_reorg_never_double_copies_and_a_vanished_fill_is_not_copied(tmp_path:
     box.mine(1)
     box.reorg(depth=3)  # the leader's tx is re-included at another position
     [moved] = [
-        lg for lg in box.logs(kept.block - 2, box.latest_block())
+        lg
+        for lg in box.logs(kept.block - 2, box.latest_block())
         if lg.tx_hash == kept.tx_hash and topic_to_address(lg.topics[2]) == leader
     ]
     assert (moved.block_number, moved.log_index) != (kept.block, kept.log_index)

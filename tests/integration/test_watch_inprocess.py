@@ -6,6 +6,7 @@ Deterministic: the clock only moves when something sleeps or the test advances i
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from copybot.daemon import watch
 from copybot.sandbox import Sandbox
 from copybot.status import snapshot
 from copybot.store import Store
-from tests.integration.helpers import settings_dict
+from tests.integration.helpers import CountingTransport, settings_dict
 
 URLS = {
     "etherscan": "http://sandbox/etherscan/v2/api",
@@ -152,18 +153,6 @@ def test_restart_continues_without_duplicates_or_losses(tmp_path: Path, box: San
         store.close()
 
 
-class CountingTransport(httpx.AsyncBaseTransport):
-    """The sandbox app, counting requests by path."""
-
-    def __init__(self, app: object) -> None:
-        self._inner = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-        self.paths: list[str] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        return await self._inner.handle_async_request(request)
-
-
 def test_a_batch_fetches_each_book_once_and_pages_through_getlogs(
     tmp_path: Path, box: Sandbox, clock: ManualClock
 ) -> None:
@@ -184,8 +173,10 @@ def test_a_batch_fetches_each_book_once_and_pages_through_getlogs(
 
     st = status_of(db, clock)
     assert {(c["tx_hash"], c["log_index"]) for c in st["copies"]} == {(f.tx_hash, f.log_index) for f in injected}
-    # ten fills over three tokens: one batch, one book request per distinct token
-    assert transport.paths.count("/clob/book") == 3
+    # ten fills over three tokens: one batch, one batched book request naming each distinct token once
+    assert transport.paths.count("/clob/books") == 1 and "/clob/book" not in transport.paths
+    [books] = [json.loads(body) for path, body in transport.bodies if path == "/clob/books"]
+    assert sorted(int(b["token_id"]) for b in books) == sorted({f.token_id for f in injected}) and len(books) == 3
     # one Gamma request for the batch's metadata, one batched price request to mark positions
     assert transport.paths.count("/gamma/markets") == 1
     assert transport.paths.count("/clob/prices") == 1

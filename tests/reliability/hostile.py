@@ -135,6 +135,10 @@ def build_app(scenario: Scenario) -> Starlette:
         scenario.requests["clob:book"] += 1
         return _answer(scenario.book)
 
+    async def books(request: Request) -> Response:
+        scenario.requests["clob:books"] += 1  # the scenario's book for the token asked (there is one token)
+        return _answer(scenario.book if isinstance(scenario.book, bytes) else [scenario.book])
+
     async def prices(request: Request) -> Response:
         scenario.requests["clob:prices"] += 1
         return _answer(scenario.prices)
@@ -151,6 +155,7 @@ def build_app(scenario: Scenario) -> Starlette:
             Route("/etherscan", etherscan),
             Route("/rpc", rpc, methods=["POST"]),
             Route("/clob/book", book),
+            Route("/clob/books", books, methods=["POST"]),
             Route("/clob/prices", prices, methods=["POST"]),
             Route("/clob/markets/{cid}", market),
             Route("/gamma/markets", gamma),

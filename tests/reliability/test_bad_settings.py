@@ -118,6 +118,12 @@ FILES: list[tuple[str, str, list[str]]] = [
     # not YAML at all
     ("yaml_unclosed", "{leaders}risk: [1, 2\n", ["(yaml)", "line"]),
     ("yaml_tab_indent", "{leaders}risk:\n\tfixed_usdc: 1\n", ["(yaml)"]),
+    # YAML requires unique keys; PyYAML alone would keep the last one silently
+    (
+        "yaml_duplicate_key",
+        "{leaders}risk:\n  max_slippage: 0.02\n  max_slippage: 0.05\n",
+        ["risk.max_slippage", "duplicate key (line 5; first at line 4)"],
+    ),
     ("yaml_nul_byte", "{leaders}risk:\n  fixed_usdc: \x00\n", ["(yaml)"]),
 ]
 

@@ -288,6 +288,11 @@ def test_env_overrides(tmp_path: Path, environ: dict[str, str], path: tuple[str,
         pytest.param({"COPYBOT__RISK__MAX_SLIPPAGE": "2"}, ["risk.max_slippage"], id="invalid-value"),
         pytest.param({"COPYBOT__RISK__NOPE": "1"}, ["risk.nope", "unknown key"], id="unknown-key"),
         pytest.param({"COPYBOT__RISK__FIXED_USDC": "[1"}, ["risk.fixed_usdc", "COPYBOT__RISK__FIXED_USDC"], id="yaml"),
+        pytest.param(
+            {"COPYBOT__RISK": "{max_slippage: 0.01, max_slippage: 0.05}"},
+            ["risk.max_slippage", "COPYBOT__RISK", "duplicate key"],
+            id="duplicate-key",
+        ),
     ],
 )
 def test_bad_env_overrides(tmp_path: Path, environ: dict[str, str], fragments: list[str]) -> None:
@@ -387,6 +392,52 @@ def test_broken_files(tmp_path: Path, name: str, text: str, fragments: list[str]
     for fragment in fragments:
         assert fragment in message, message
     assert "\n" not in message, message
+
+
+# ---- a key written twice: YAML would keep the last one silently ----------------------------------
+
+
+DUPLICATES = [
+    ("top_level", "risk:\n  fixed_usdc: 1\nmode: paper\nrisk:\n  fixed_usdc: 2\n", "risk", 4, 1),
+    ("nested", "risk:\n  max_slippage: 0.02\n  fixed_usdc: 5\n  max_slippage: 0.05\n", "risk.max_slippage", 4, 2),
+    ("deep", "source:\n  etherscan:\n    timeout_s: 2\n    timeout_s: 3\n", "source.etherscan.timeout_s", 4, 3),
+    ("in_a_leader", f"leaders:\n  - address: '{LEADER}'\n    label: a\n    label: b\n", "leaders[0].label", 4, 3),
+    ("quoted_and_plain", "risk:\n  max_slippage: 0.02\n  'max_slippage': 0.05\n", "risk.max_slippage", 3, 2),
+    ("flow_mapping", "risk: {fixed_usdc: 1, fixed_usdc: 2}\n", "risk.fixed_usdc", 1, 1),
+    ("inside_a_merge", "risk:\n  <<: {fixed_usdc: 1, fixed_usdc: 2}\n", "risk.fixed_usdc", 2, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "key", "line", "first"), DUPLICATES, ids=[d[0] for d in DUPLICATES])
+def test_duplicate_keys_are_an_error(tmp_path: Path, name: str, text: str, key: str, line: int, first: int) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert str(info.value) == f"{path}: {key}: duplicate key (line {line}; first at line {first})"
+
+
+def test_same_key_in_different_mappings_and_merge_overrides_still_load(tmp_path: Path) -> None:
+    text = f"""
+leaders:
+  - address: "{LEADER}"
+    risk: &careful
+      fixed_usdc: 5
+      max_slippage: 0.01
+  - address: "{OTHER}"
+    risk:
+      <<: *careful
+      fixed_usdc: 7
+risk:
+  fixed_usdc: 3
+source:
+  etherscan:
+    timeout_s: 2
+  rpc:
+    timeout_s: 4
+"""
+    s = load_settings(write(tmp_path, text), environ={})
+    assert (s.leaders[1].risk.fixed_usdc, s.leaders[1].risk.max_slippage) == (Decimal(7), Decimal("0.01"))
+    assert (s.risk.fixed_usdc, s.source.etherscan.timeout_s, s.source.rpc.timeout_s) == (Decimal(3), 2, 4)
 
 
 @pytest.mark.parametrize("via", ["cli", "env"])

@@ -71,7 +71,8 @@ def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    tables = ["fills", "decisions", "orders", "trades", "positions", "ledger", "markets", "leader_holdings"]
+    tables = ["fills", "decisions", "orders", "trades", "positions", "ledger", "markets", "leader_holdings",
+              "ledger_total", "leader_totals"]  # fmt: skip
     return {t: query(db, f"SELECT * FROM {t} ORDER BY rowid") for t in tables}
 
 
@@ -96,6 +97,54 @@ def test_schema_created_at_open_and_reopen_is_idempotent(db: Path) -> None:
         s.close()
     assert query(db, "PRAGMA journal_mode") == [("wal",)]
     assert query(db, "PRAGMA user_version") == [(len(MIGRATIONS),)]
+
+
+def _v3_database(path: Path) -> None:
+    """A database as copybot v3 left it: two leaders' fills and decisions, a compacted total, a ledger."""
+    with closing(sqlite3.connect(path)) as conn:
+        for script in MIGRATIONS[:3]:
+            conn.executescript(script)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("INSERT INTO leaders (address, label, added_at) VALUES (?, 'one', 0), (?, 'two', 0)", (L1, L2))
+        conn.executemany(
+            "INSERT INTO fills (id, tx_hash, log_index, leader, block, ts, exchange, token_id, side, shares, "
+            "collateral, fee, as_taker, state, seen_at) VALUES (?, ?, 0, ?, ?, ?, 'x', '1', 'BUY', 1, 1, 0, 1, ?, 0)",
+            [(1, "0x01", L1, 10, 100, "done"), (2, "0x02", L1, 11, 170, "done"), (3, "0x03", L1, 12, 150, "pending"),
+             (4, "0x04", L2, 12, 160, "done")],
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO decisions (fill_id, decision, reason, details, at) VALUES (?, ?, 'r', '{}', 0)",
+            [(1, "filled"), (2, "skipped"), (4, "failed")],
+        )
+        conn.execute("INSERT INTO leader_totals VALUES (?, 40, 30, 10)", (L1,))  # compacted by v3
+        conn.executemany("INSERT INTO ledger (at, kind, amount) VALUES (0, ?, ?)", [("deposit", START), ("buy", -7)])
+        conn.commit()
+
+
+def test_upgrade_from_v3_keeps_totals_and_cash_then_triggers_keep_them(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    _v3_database(path)
+    s = Store.open(path)
+    try:
+        assert s.schema_version == len(MIGRATIONS)
+        rows = {r["address"]: tuple(r)[3:] for r in s.leader_rows()}
+        # fills_seen, copied, skipped, last_fill_ts: the compacted totals plus what is still stored
+        assert rows == {L1: (43, 31, 11, 170), L2: (1, 0, 1, 160)}
+        assert s.cash() == START - 7
+        assert s.totals() == (44, 31)
+        s.save_fills([fill(20, leader=L2)], {}, NOW)
+        (p,) = [p for p in s.pending_fills(10) if p.fill.leader == L2]
+        s.record_outcomes([(p.fill_id, CopyOutcome(p.fill, Decision.SKIPPED, "stale: test"))], "paper", NOW)
+        assert {r["address"]: tuple(r)[3:] for r in s.leader_rows()}[L2] == (2, 0, 2, int(NOW) - 5)
+        s.init_paper("paper", 5 * U, NOW)  # the v3 store had no mode yet: deposits once
+        assert s.cash() == START - 7 + 5 * U == query(path, "SELECT SUM(amount) FROM ledger")[0][0]
+        # the reorg-twin lookup reads one transaction's fills, never a leader's whole history
+        plan = query(path, "EXPLAIN QUERY PLAN SELECT id FROM fills WHERE tx_hash = ? AND leader = ?", "0x01", L1)
+        assert "sqlite_autoindex_fills_1" in str(plan), plan
+        assert query(path, "SELECT name FROM sqlite_master WHERE name = 'fills_leader'") == []
+        assert s.integrity_ok()
+    finally:
+        s.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -313,6 +362,8 @@ def test_buy_then_partial_sell_bookkeeping(store: Store, db: Path) -> None:
     assert snapshot(db) == before
     assert [p.fill_id for p in store.pending_fills(10)] == [late_id]
     _invariant(store)
+    assert store.cash() == query(db, "SELECT SUM(amount) FROM ledger")[0][0]  # the trigger-kept total
+    assert [tuple(r)[3:6] for r in store.leader_rows()] == [(3, 2, 0), (0, 0, 0)]
 
 
 def test_selling_everything_closes_the_position(store: Store, db: Path) -> None:

@@ -1,0 +1,93 @@
+"""Our open positions aggregated for risk: cost by token and by market, marked value, count.
+
+Read in full once per executor run, then kept exact by :meth:`Exposure.refresh` of just the
+positions a batch traded (a primary-key read each), so a batch costs the same with 10 or 10,000
+open positions. Between a decision and the refresh, :meth:`Exposure.add_buy` carries a BUY forward
+(valued at its cost) so the next decision in the same batch sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, Protocol
+
+Key = tuple[str, int]  # (leader, token id): one position
+
+
+class Row(Protocol):
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class PositionRows(Protocol):
+    def position_costs(self, keys: Sequence[Key] | None = None) -> Sequence[Row]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One open position: cost basis, marked value and the market it belongs to."""
+
+    cost: int = 0
+    value: int = 0
+    market: str = ""
+
+
+def holdings(rows: Iterable[Row]) -> dict[Key, Holding]:
+    """Rows of ``leader, token_id, condition_id, shares, cost, mark_price`` -> a :class:`Holding`
+    per position. Unmarked, it is valued at its cost; marked, at shares x mark, rounded down."""
+    out: dict[Key, Holding] = {}
+    for r in rows:
+        cost, shares, mark = int(r["cost"]), int(r["shares"]), r["mark_price"]
+        value = cost if mark is None else int((shares * Decimal(mark)).to_integral_value(rounding=ROUND_FLOOR))
+        out[(str(r["leader"]), int(r["token_id"]))] = Holding(cost, value, str(r["condition_id"] or ""))
+    return out
+
+
+class Exposure:
+    def __init__(self, positions: dict[Key, Holding] | None = None) -> None:
+        self._positions: dict[Key, Holding] = {}
+        self._token_cost: dict[int, int] = {}
+        self.market_cost: dict[str, int] = {}
+        self.total_cost = 0
+        self.value = 0
+        for key, h in (positions or {}).items():
+            self._set(key, h)
+
+    @classmethod
+    def load(cls, store: PositionRows) -> Exposure:
+        return cls(holdings(store.position_costs()))
+
+    @property
+    def open_positions(self) -> int:
+        return len(self._positions)
+
+    def token_cost(self, token: int) -> int:
+        return self._token_cost.get(token, 0)
+
+    def _set(self, key: Key, new: Holding | None) -> None:
+        old = self._positions.pop(key, Holding())
+        cur = new or Holding()
+        self.total_cost += cur.cost - old.cost
+        self.value += cur.value - old.value
+        token = key[1]
+        self._token_cost[token] = self._token_cost.get(token, 0) - old.cost + cur.cost
+        if old.market:
+            self.market_cost[old.market] -= old.cost
+        if cur.market:
+            self.market_cost[cur.market] = self.market_cost.get(cur.market, 0) + cur.cost
+        if new is not None:
+            self._positions[key] = new
+
+    def add_buy(self, key: Key, market: str, cost: int) -> None:
+        """A BUY just filled (not stored yet): its cost counts now, valued at cost."""
+        h = self._positions.get(key, Holding(market=market))
+        self._set(key, Holding(h.cost + cost, h.value + cost, h.market or market))
+
+    def refresh(self, store: PositionRows, keys: Iterable[Key]) -> None:
+        """Replace these positions with what the store now says (after a batch was recorded)."""
+        wanted = list(dict.fromkeys(keys))
+        if wanted:
+            fresh = holdings(store.position_costs(wanted))
+            for key in wanted:
+                self._set(key, fresh.get(key))

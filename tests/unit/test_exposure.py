@@ -1,0 +1,74 @@
+"""Exposure: aggregated once, then patched per position; always equal to aggregating everything again."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from pathlib import Path
+
+from copybot.accounts import apply_trade
+from copybot.exposure import Exposure, Holding, holdings
+from copybot.models import MarketInfo, Side
+from copybot.store import Store
+
+U = 10**6
+L1, L2 = "0x" + "a1" * 20, "0x" + "b2" * 20
+
+
+def row(leader: str, token: int, market: str, shares: int, cost: int, mark: str | None) -> dict[str, object]:
+    return {"leader": leader, "token_id": str(token), "condition_id": market, "shares": shares, "cost": cost,
+            "mark_price": mark}  # fmt: skip
+
+
+def test_holdings_value_marked_positions_at_the_mark_rounded_down_and_unmarked_at_cost() -> None:
+    rows = [row(L1, 1, "m1", 3 * U, 2 * U, "0.333333"), row(L2, 1, "m1", 10 * U, 5 * U, None),
+            row(L1, 2, "", U, U, "0.5")]  # fmt: skip
+    assert holdings(rows) == {
+        (L1, 1): Holding(cost=2 * U, value=999_999, market="m1"),
+        (L2, 1): Holding(cost=5 * U, value=5 * U, market="m1"),
+        (L1, 2): Holding(cost=U, value=U // 2, market=""),
+    }
+    e = Exposure(holdings(rows))
+    assert (e.total_cost, e.value, e.open_positions, e.token_cost(1), e.market_cost) == (
+        8 * U, 999_999 + 5 * U + U // 2, 3, 7 * U, {"m1": 7 * U})  # fmt: skip
+
+
+def state(e: Exposure) -> tuple[int, int, int, dict[str, int]]:
+    return e.total_cost, e.value, e.open_positions, {m: c for m, c in e.market_cost.items() if c}
+
+
+def test_refreshing_touched_tokens_equals_loading_everything_again(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "e.db")
+    rng = random.Random(7)
+    tokens = list(range(1, 30))
+    infos = {t: MarketInfo(t, f"m{t // 3}", "Yes") for t in tokens}
+    exposure = Exposure.load(store)
+    assert state(exposure) == (0, 0, 0, {})
+    for _ in range(40):  # batches of trades on a few tokens, some sells, some marks
+        touched = [(rng.choice((L1, L2)), t) for t in rng.sample(tokens, 4)]
+        with store.tx() as c:
+            for leader, t in touched:
+                shares = store.our_shares(leader, t)
+                if shares and rng.random() < 0.4:
+                    apply_trade(c, leader, t, Side.SELL, rng.randint(1, shares), rng.randint(1, 5 * U), infos[t], 0.0)
+                else:
+                    apply_trade(c, leader, t, Side.BUY, rng.randint(1, 20) * U, rng.randint(1, 10) * U, infos[t], 0.0)
+        if rng.random() < 0.3:
+            store.update_marks({t: Decimal(rng.randint(1, 99)) / 100 for t in rng.sample(tokens, 5)}, 0.0)
+            exposure = Exposure.load(store)  # marks change value: the executor reloads once per run
+        else:
+            exposure.refresh(store, touched)
+        assert state(exposure) == state(Exposure.load(store))
+        for t in tokens:
+            assert exposure.token_cost(t) == Exposure.load(store).token_cost(t)
+    assert exposure.open_positions > 0
+    store.close()
+
+
+def test_add_buy_counts_at_cost_until_refreshed() -> None:
+    e = Exposure({(L1, 1): Holding(cost=5 * U, value=4 * U, market="m")})
+    e.add_buy((L1, 1), "m", 2 * U)
+    e.add_buy((L2, 1), "m", U)
+    e.add_buy((L1, 2), "n", 3 * U)
+    assert (e.total_cost, e.value, e.open_positions) == (11 * U, 10 * U, 3)
+    assert e.market_cost == {"m": 8 * U, "n": 3 * U} and e.token_cost(1) == 8 * U and e.token_cost(2) == 3 * U
