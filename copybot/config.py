@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from copybot import strict_yaml
 from copybot.errors import ConfigError
 
 ENV_PREFIX = "COPYBOT__"
@@ -340,48 +341,6 @@ def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str] | None 
     return DEFAULT_PATH
 
 
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, path: tuple[int | str, ...], line: int, first: int) -> None:
-        super().__init__(f"{_loc(path)}: duplicate key (line {line}; first at line {first})")
-        self.path, self.line, self.first = path, line, first
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """``SafeLoader`` that raises :class:`_DuplicateKey` for a key repeated in any one mapping.
-
-    The node tree is checked before anything is built, so keys that override a ``<<`` merge still work.
-    """
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        self._check_keys(node, (), set())
-        return super().construct_document(node)
-
-    def _check_keys(self, node: yaml.Node, path: tuple[int | str, ...], done: set[int]) -> None:
-        if id(node) in done:  # an alias: checked where its anchor is
-            return
-        done.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._check_keys(item, (*path, index), done)
-        elif isinstance(node, yaml.MappingNode):
-            lines: dict[Any, int] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    self._check_keys(value_node, path, done)
-                    continue
-                if not isinstance(key_node, yaml.ScalarNode):  # a list or mapping as key: the constructor refuses it
-                    continue
-                key, line = self.construct_object(key_node), key_node.start_mark.line + 1
-                if key in lines:
-                    raise _DuplicateKey((*path, str(key)), line, lines[key])
-                lines[key] = line
-                self._check_keys(value_node, (*path, str(key)), done)
-
-
-def _safe_load(text: str) -> Any:
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
-
-
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str], where: str) -> None:
     for name, raw in environ.items():
         if not name.upper().startswith(ENV_PREFIX):
@@ -390,8 +349,8 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str], where: str) -> 
         if not keys:
             continue
         try:
-            value = _safe_load(raw) if raw.strip() else ""
-        except _DuplicateKey as exc:
+            value = strict_yaml.load(raw) if raw.strip() else ""
+        except strict_yaml.DuplicateKey as exc:
             key = _loc((*keys, *exc.path))
             raise ConfigError(f"{where}: {key}: environment variable {name} has a duplicate key") from None
         except yaml.YAMLError as exc:
@@ -442,9 +401,10 @@ def load_settings(cli_path: str | Path | None = None, environ: Mapping[str, str]
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: (file): not UTF-8 text (byte {exc.start})") from None
     try:
-        data = _safe_load(text)
-    except _DuplicateKey as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        data = strict_yaml.load(text)
+    except strict_yaml.DuplicateKey as exc:
+        where = f"line {exc.line}; first at line {exc.first}"
+        raise ConfigError(f"{path}: {_loc(exc.path)}: duplicate key ({where})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
