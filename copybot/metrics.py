@@ -83,7 +83,7 @@ class Metrics:
         )  # fmt: skip
         self.heartbeat = Gauge("copybot_last_heartbeat_timestamp_seconds", "Unix time the last cycle ended", registry=r)
         self.latest_block = Gauge("copybot_latest_block", "Chain head seen by the last cycle", registry=r)
-        self.positions = Gauge("copybot_open_positions", "Open paper positions", registry=r)
+        self.positions = Gauge("copybot_open_positions", "Open positions", registry=r)
         self.money = {
             name: Gauge(f"copybot_{name}_usdc", f"{name.replace('_', ' ').capitalize()} in USDC", registry=r)
             for name in MONEY
@@ -115,7 +115,7 @@ class Metrics:
         for name, key in MONEY.items():
             if bankroll.get(key) is not None:
                 self.money[name].set(float(Decimal(bankroll[key])))
-        self.positions.set(len(status["positions"]))
+        self.positions.set(bankroll["open_positions"])
 
 
 class MetricsServer:

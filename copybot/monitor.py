@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COPIES_SHOWN = 12
+POSITIONS_SHOWN = 15  # the dashboard's table; the money totals and the metrics cover every position
 
 
 class Monitor:
@@ -61,7 +62,7 @@ class Monitor:
         if self._app is None or (self.dashboard is None and self.metrics is None):
             return
         try:
-            status = snapshot(self._app.store, self._app.clock.now(), COPIES_SHOWN)
+            status = snapshot(self._app.store, self._app.clock.now(), COPIES_SHOWN, POSITIONS_SHOWN)
         except Exception as exc:  # e.g. the database is busy: try again next cycle
             log.warning("cannot read the status for the dashboard/metrics: %s", exc)
             return

@@ -33,12 +33,17 @@ def _price(value: str | Decimal | None) -> str | None:
     return format(d.quantize(Decimal("0.000001")).normalize(), "f") if d else "0"
 
 
-def _position(row: sqlite3.Row) -> dict[str, Any]:
+def _unrealized(row: sqlite3.Row) -> int | None:
+    """Base units the position would gain (or lose) sold at its mark; ``None`` while unmarked."""
+    if row["mark_price"] is None:
+        return None
+    value = Decimal(int(row["shares"])) * Decimal(row["mark_price"])
+    return int(value.to_integral_value(rounding=ROUND_FLOOR)) - int(row["cost"])
+
+
+def _position(row: sqlite3.Row, unrealized: int | None) -> dict[str, Any]:
     shares, cost = int(row["shares"]), int(row["cost"])
     mark = Decimal(row["mark_price"]) if row["mark_price"] is not None else None
-    unrealized = None
-    if mark is not None:
-        unrealized = int((Decimal(shares) * mark).to_integral_value(rounding=ROUND_FLOOR)) - cost
     return {
         "leader": checksum(row["leader"]),
         "token_id": row["token_id"],
@@ -54,7 +59,6 @@ def _position(row: sqlite3.Row) -> dict[str, Any]:
         "realized_pnl_usdc": _money(int(row["realized"])),
         "high_water_bid": _price(row["high_water"]),
         "redeemable": bool(row["redeemable"]),
-        "_unrealized_units": unrealized,
     }
 
 
@@ -89,14 +93,22 @@ def _upstreams(health: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
-    """The ``status --json`` object (a contract: keys are only ever added)."""
-    positions = [_position(r) for r in store.open_positions()]
-    exposure = sum(int(Decimal(p["cost_usdc"]) * 10**6) for p in positions)
+def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | None = None) -> dict[str, Any]:
+    """The ``status --json`` object (a contract: keys are only ever added).
+
+    ``limit`` recent copies (0: all); the ``positions_limit`` most recently opened positions
+    (``None``: all). Money totals always cover every open position.
+    """
+    rows = store.open_positions()  # newest first
+    exposure, shown = 0, []
     unrealized_by_leader: dict[str, int] = {}
-    for p in positions:
-        units = p.pop("_unrealized_units") or 0
-        unrealized_by_leader[p["leader"].lower()] = unrealized_by_leader.get(p["leader"].lower(), 0) + units
+    for i, row in enumerate(rows):
+        units = _unrealized(row)
+        exposure += int(row["cost"])
+        leader = row["leader"].lower()
+        unrealized_by_leader[leader] = unrealized_by_leader.get(leader, 0) + (units or 0)
+        if positions_limit is None or i < positions_limit:
+            shown.append(_position(row, units))
     unrealized = sum(unrealized_by_leader.values())
     realized_by_leader = store.realized_by_leader()
     mode = store.meta("mode") or "paper"
@@ -112,6 +124,7 @@ def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
             "realized_pnl_usdc": _money(store.realized_pnl()),
             "unrealized_pnl_usdc": _money(unrealized),
             "paused_reason": str(store.risk_state()["paused_reason"]),
+            "open_positions": len(rows),
         },
         "leaders": [
             {
@@ -128,7 +141,7 @@ def snapshot(store: Store, now: float, limit: int = 50) -> dict[str, Any]:
             for r in store.leader_rows()
         ],
         "copies": [_copy(r) for r in store.copy_rows(limit)],
-        "positions": positions,
+        "positions": shown,
         "stats": {
             "cycles": hb["cycles"],
             "last_cycle_at": iso(last) if last else None,
@@ -219,7 +232,9 @@ def leaders_table(status: dict[str, Any]) -> Table:
 
 
 def positions_table(status: dict[str, Any]) -> Table:
-    table = _table("Open positions", "market", "shares", "avg", "mark", "cost", "unrealized", "realized")
+    shown, total = len(status["positions"]), status["bankroll"].get("open_positions", len(status["positions"]))
+    title = "Open positions" if shown >= total else f"Open positions ({shown} most recent of {total:,})"
+    table = _table(title, "market", "shares", "avg", "mark", "cost", "unrealized", "realized")
     for p in status["positions"]:
         mark = "redeem" if p.get("redeemable") else _num(p["mark_price"], 4)
         table.add_row(_market(p), _num(p["shares"], 2), _num(p["avg_price"], 4), mark,

@@ -59,6 +59,7 @@ def test_dashboard_follows_a_run_through_the_monitor(tmp_path: Path) -> None:
     store = Store.open(settings.storage.path, create=False)
     try:
         status = snapshot(store, clock.now(), 12)
+        trimmed = snapshot(store, clock.now(), 12, positions_limit=1)
     finally:
         store.close()
     for report in (reports[-1], None):
@@ -67,3 +68,11 @@ def test_dashboard_follows_a_run_through_the_monitor(tmp_path: Path) -> None:
         out = console.export_text()
         assert all(title in out for title in TITLES)
         assert "L0" in out and "unrealized" in out
+
+    # a dashboard lists only the newest positions; the money totals still cover all of them
+    assert status["bankroll"]["open_positions"] == trimmed["bankroll"]["open_positions"] == 2
+    assert [p["token_id"] for p in trimmed["positions"]] == [status["positions"][0]["token_id"]]
+    assert trimmed["bankroll"] == status["bankroll"] and trimmed["leaders"] == status["leaders"]
+    console = recording()
+    console.print(render(trimmed, reports[-1], 0.25))
+    assert "Open positions (1 most recent of 2)" in console.export_text()

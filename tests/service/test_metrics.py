@@ -86,13 +86,14 @@ def test_metrics_fed_in_process_and_served_on_a_free_port() -> None:
     m = Metrics()
     m.observe_cycle(_report({"poll": 0.05, "execute": 0.06, "manage": 0.01}))
     m.observe_status({"bankroll": {"cash_usdc": "990.5", "exposure_usdc": "9.5", "realized_pnl_usdc": "0",
-                                   "unrealized_pnl_usdc": "-0.25"}, "positions": [{}]})  # fmt: skip
+                                   "unrealized_pnl_usdc": "-0.25", "open_positions": 3},
+                    "positions": [{}]})  # fmt: skip
     values = samples(generate_latest(m.registry).decode())
     assert values[("copybot_api_errors_total", (("kind", "rate_limited"), ("upstream", "etherscan")))] == 2
     assert values[("copybot_cache_misses_total", (("cache", "closed_ranges"),))] == 4
     assert values[("copybot_fills_seen_total", ())] == 3
     assert values[("copybot_unrealized_pnl_usdc", ())] == -0.25
-    assert values[("copybot_open_positions", ())] == 1
+    assert values[("copybot_open_positions", ())] == 3  # every open position, not just the ones listed
     assert values[("copybot_latest_block", ())] == 95_000_123
     assert values[("copybot_last_heartbeat_timestamp_seconds", ())] == 1_790_000_000.12
     server = MetricsServer(m, "127.0.0.1", 0)
