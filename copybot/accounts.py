@@ -98,8 +98,12 @@ def record_copy(c: sqlite3.Connection, fill_id: int, o: CopyOutcome, mode: str, 
 
 
 def remember_market(c: sqlite3.Connection, m: MarketInfo) -> None:
+    """Store what is known of a token's market; a blank field never erases a known one (a market
+    known only from its book has a condition id but no question)."""
+    keep = ", ".join(f"{k} = CASE WHEN excluded.{k} != '' THEN excluded.{k} ELSE markets.{k} END"
+                     for k in ("condition_id", "outcome", "question", "slug"))  # fmt: skip
     c.execute(
-        "INSERT OR REPLACE INTO markets VALUES (?, ?, ?, ?, ?)",
+        f"INSERT INTO markets VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO UPDATE SET {keep}",
         (str(m.token_id), m.condition_id, m.outcome, m.question, m.slug),
     )
 

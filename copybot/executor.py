@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from copybot.accounts import ExitOutcome, NewOrder
 from copybot.brokers.base import Broker
@@ -77,8 +77,11 @@ class _Quotes:
     infos: dict[int, MarketInfo]
 
     def update(self, books: dict[int, Book | CopybotError], at: float) -> None:
-        self.books.update(books)
-        self.fetched.update(dict.fromkeys(books, at))
+        """Books read from ``at`` (when the request went out: their age is never understated). A
+        transient failure does not replace a book still held: it stays, with its own age."""
+        kept = {t: b for t, b in books.items() if not (isinstance(b, TransientError) and t in self.books)}
+        self.books.update(kept)
+        self.fetched.update(dict.fromkeys(kept, at))
 
 
 @dataclass
@@ -100,9 +103,15 @@ class _Running:
             self.exposure.add_buy(key, market, r.collateral)
             self.cash -= r.collateral
             self.held[key] += r.shares
-        else:  # the cost it frees counts once the batch is stored (Exposure.refresh)
+        else:  # proceeds in, the shares' cost and value out: equity does not count them twice
+            self.exposure.sell(key, r.shares, self.held[key])
             self.cash += r.collateral
             self.held[key] -= r.shares
+
+    def reserve(self, f: PendingFill, market: str, amount: int) -> None:
+        """A BUY sent whose answer was lost: its cost is spent as far as this run can tell."""
+        self.exposure.reserve((f.fill.leader, f.fill.token_id), market, amount)
+        self.cash -= amount
 
 
 class Executor:
@@ -167,8 +176,10 @@ class Executor:
         if not pending:
             return 0
         tokens = list(dict.fromkeys(p.fill.token_id for p in pending))
+        asked = self._clock.monotonic()  # a book is as old as the request that read it
         books, infos = await asyncio.gather(self._market.books(tokens), self._market.market_info(tokens))
-        quotes = _Quotes(books, dict.fromkeys(books, self._clock.monotonic()), infos)
+        quotes = _Quotes({}, {}, infos)
+        quotes.update(books, asked)
         exposure = Exposure.load(self._store)
         for start in range(0, len(pending), self._batch):
             batch = pending[start : start + self._batch]
@@ -192,17 +203,23 @@ class Executor:
             if now - quotes.fetched.get(p.fill.token_id, now) > self._risk(p.fill.leader).price_staleness_s / 2
         ]  # fmt: skip
         if aged:
-            quotes.update(await self._market.books(aged), self._clock.monotonic())
+            asked = self._clock.monotonic()
+            quotes.update(await self._market.books(aged), asked)
 
     async def process_batch(
         self, batch: Sequence[PendingFill], quotes: _Quotes, exposure: Exposure
     ) -> list[tuple[int, CopyOutcome]]:
         await self._refresh_aged(batch, quotes)
-        cash = await self._broker.balance()
-        if cash is None:
-            cash = self._store.cash()
+        try:
+            cash = await self._broker.balance()
+        except TransientError as exc:  # the CLOB is down: orders wait, but stale BUYs can still age out
+            log.warning("wallet balance unavailable, deciding on the last one read: %s", exc)
+            cash = self._store.bankroll_cash()
         else:
-            self._store.set_wallet_cash(cash)  # what status shows as cash in live mode
+            if cash is None:
+                cash = self._store.cash()
+            else:
+                self._store.set_wallet_cash(cash)  # what status shows as cash in live mode
         state = trading_state(self._store, cash + exposure.value, self._settings.risk, self._clock.now())
         running = _Running(exposure, cash, state)
         out: list[tuple[int, CopyOutcome]] = []
@@ -216,15 +233,20 @@ class Executor:
             fetched = quotes.fetched.get(f.token_id, self._clock.monotonic())
             outcome, refetched = await self._one(p, running, token_book, fetched, info)
             if refetched is not None:  # the book was stale and fetched again: later fills use it
-                quotes.update({f.token_id: refetched}, self._clock.monotonic())
+                quotes.update({f.token_id: refetched[0]}, refetched[1])
             if outcome is None:
                 continue  # transient failure: stays pending
-            if outcome.result is not None and outcome.decision is Decision.FILLED:
-                book = quotes.books.get(f.token_id)
-                market = info.condition_id if info else (book.market if isinstance(book, Book) else "")
-                running.apply(p, market, outcome.result)
-                if isinstance(book, Book):
-                    quotes.books[f.token_id] = after_fill(book, f.side, outcome.result.shares)
+            result = outcome.result
+            if result is not None and outcome.decision is Decision.FILLED:
+                held = quotes.books.get(f.token_id)
+                book = held if isinstance(held, Book) else None
+                if info is None and book is not None and book.market:
+                    # no Gamma metadata: the book still names the market, and the position keeps it
+                    # (market caps across runs, resolution checks)
+                    outcome = replace(outcome, market=MarketInfo(f.token_id, book.market, ""))
+                running.apply(p, _market_of(info, book), result)
+                if book is not None:
+                    quotes.books[f.token_id] = after_fill(book, f.side, result.shares)
             out.append((p.fill_id, outcome))
         return out
 
@@ -232,7 +254,7 @@ class Executor:
         self, p: PendingFill, r: _Running, book: Book | None, age: float, info: MarketInfo | None
     ) -> DecisionContext:
         f = p.fill
-        market = info.condition_id if info else (book.market if book else "")
+        market = _market_of(info, book)
         return DecisionContext(
             now=self._clock.now(),
             cash=r.cash,
@@ -255,8 +277,9 @@ class Executor:
     async def _one(
         self, p: PendingFill, running: _Running, book: Book | CopybotError | None, fetched: float,
         info: MarketInfo | None,
-    ) -> tuple[CopyOutcome | None, Book | None]:  # fmt: skip
-        """The outcome for one fill (None: leave it pending) and the book if it had to be refetched."""
+    ) -> tuple[CopyOutcome | None, tuple[Book, float] | None]:  # fmt: skip
+        """The outcome for one fill (None: leave it pending) and, if the book had to be read again,
+        the new one with the time it was asked for."""
         f = p.fill
         if f.side is Side.SELL and not self._settings.exits.mirror_leader_sells:
             return CopyOutcome(f, Decision.SKIPPED, "not mirrored: exits.mirror_leader_sells is off", market=info), None
@@ -274,18 +297,20 @@ class Executor:
             return CopyOutcome(f, Decision.FAILED, f"book unavailable: {book}", verdict, market=info), None
         age = self._clock.monotonic() - fetched
         verdict = decide(f, self._context(p, running, book, age, info), self._risk(f.leader))
-        refetched: Book | None = None
+        refetched: tuple[Book, float] | None = None
         if isinstance(verdict, Skip) and verdict.reason.startswith("stale price:"):
+            asked = self._clock.monotonic()
             fresh = (await self._market.books([f.token_id])).get(f.token_id)
             if isinstance(fresh, Book):
-                refetched = book = fresh
-                verdict = decide(f, self._context(p, running, book, 0.0, info), self._risk(f.leader))
+                refetched, book = (fresh, asked), fresh
+                age = self._clock.monotonic() - asked
+                verdict = decide(f, self._context(p, running, book, age, info), self._risk(f.leader))
         if isinstance(verdict, Skip):
             return CopyOutcome(f, Decision.SKIPPED, verdict.reason, market=info, details=verdict.details), refetched
-        return await self._send(p, verdict, book, info), refetched
+        return await self._send(p, running, verdict, book, info), refetched
 
     async def _send(
-        self, p: PendingFill, intent: OrderIntent, book: Book, info: MarketInfo | None
+        self, p: PendingFill, running: _Running, intent: OrderIntent, book: Book, info: MarketInfo | None
     ) -> CopyOutcome | None:
         f = p.fill
         details: dict[str, object] = dict(intent.details)
@@ -311,6 +336,8 @@ class Executor:
         except OrderOutcomeUnknown as exc:
             self._store.set_order_status(key, "unknown", self._clock.now())
             log.warning("order %s sent but its answer was lost; will look it up: %s", key, exc)
+            if f.side is Side.BUY:  # it may have filled: later decisions in this run must not spend it again
+                running.reserve(p, _market_of(info, book), intent.amount)
             return None
         except TransientError as exc:
             self._store.set_order_status(key, "abandoned", self._clock.now())
@@ -324,6 +351,13 @@ class Executor:
                                client_key=key, order_id=prepared.order_id)  # fmt: skip
         return CopyOutcome(f, Decision.FILLED, _filled_reason(intent.amount, result, f.side), intent, result, info,
                            details, key, prepared.order_id)  # fmt: skip
+
+
+def _market_of(info: MarketInfo | None, book: Book | None) -> str:
+    """The fill's market (condition id): Gamma's, else the one its book names, else unknown ("")."""
+    if info is not None and info.condition_id:
+        return info.condition_id
+    return book.market if book is not None else ""
 
 
 def _filled_reason(amount: int, result: OrderResult, side: Side) -> str:

@@ -3,7 +3,9 @@
 Read in full once per executor run, then kept exact by :meth:`Exposure.refresh` of just the
 positions a batch traded (a primary-key read each), so a batch costs the same with 10 or 10,000
 open positions. Between a decision and the refresh, :meth:`Exposure.add_buy` carries a BUY forward
-(valued at its cost) so the next decision in the same batch sees it.
+(valued at its cost) and :meth:`Exposure.sell` a SELL (its share of cost and value gone), so the
+next decision in the same batch sees both. :meth:`Exposure.reserve` holds the cost of a BUY whose
+answer was lost (it may have filled) for the rest of the run, whatever the store says.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Exposure:
         self.market_cost: dict[str, int] = {}
         self.total_cost = 0
         self.value = 0
+        self._reserved: dict[Key, Holding] = {}
         for key, h in (positions or {}).items():
             self._set(key, h)
 
@@ -84,10 +87,31 @@ class Exposure:
         h = self._positions.get(key, Holding(market=market))
         self._set(key, Holding(h.cost + cost, h.value + cost, h.market or market))
 
+    def sell(self, key: Key, sold: int, held: int) -> None:
+        """A SELL of ``sold`` of the ``held`` shares just filled (not stored yet): the average cost
+        (and marked value) of what left stops counting now; all of it when nothing is left."""
+        h = self._positions.get(key)
+        if h is None or held <= 0:
+            return
+        if sold >= held:
+            self._set(key, None)
+        else:
+            self._set(key, Holding(h.cost - h.cost * sold // held, h.value - h.value * sold // held, h.market))
+
+    def reserve(self, key: Key, market: str, cost: int) -> None:
+        """A BUY whose answer was lost: it counts as filled at its full cost until the run ends."""
+        r = self._reserved.get(key, Holding(market=market))
+        self._reserved[key] = Holding(r.cost + cost, r.value + cost, r.market or market)
+        self.add_buy(key, market, cost)
+
     def refresh(self, store: PositionRows, keys: Iterable[Key]) -> None:
-        """Replace these positions with what the store now says (after a batch was recorded)."""
+        """Replace these positions with what the store now says (after a batch was recorded),
+        plus what is reserved for them."""
         wanted = list(dict.fromkeys(keys))
         if wanted:
             fresh = holdings(store.position_costs(wanted))
             for key in wanted:
-                self._set(key, fresh.get(key))
+                h, r = fresh.get(key), self._reserved.get(key)
+                if r is not None:
+                    h = r if h is None else Holding(h.cost + r.cost, h.value + r.value, h.market or r.market)
+                self._set(key, h)

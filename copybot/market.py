@@ -20,7 +20,6 @@ from copybot.models import Book, BookLevel, MarketInfo, Side, from_units
 
 GAMMA_BATCH = 20  # clob_token_ids per Gamma request
 BOOKS_BATCH = 50  # tokens per POST /books
-NO_BOOK = "No orderbook exists for the requested token id"  # the CLOB's words for a token without a book
 PRICES_BATCH = 100  # tokens per POST /prices
 
 
@@ -163,8 +162,9 @@ class MarketData:
         A failure is returned per token, never raised: a request that failed fails its tokens; a
         token the answer leaves out has no book (like ``GET /book``'s 404); a book that does not
         parse is malformed (counted, so status and metrics show it) and is asked again next time.
-        A request refused outright (one unknown token 404s the whole batch) is asked again one
-        ``GET /book`` per token, so one bad token never takes 49 good ones down with it.
+        A request refused outright (one unknown token 404s the whole batch), and a token a good
+        answer left out, are asked again one ``GET /book`` per token: only the CLOB's own 404 for
+        that token says it has no book, and one bad token never takes 49 good ones down with it.
         """
         unique = list(dict.fromkeys(token_ids))
         chunks = [unique[i : i + BOOKS_BATCH] for i in range(0, len(unique), BOOKS_BATCH)]
@@ -178,6 +178,7 @@ class MarketData:
                 out.update(dict.fromkeys(chunk, _failure(answer, "POST /books")))
             else:
                 out.update(answer)
+                singles += [t for t in chunk if t not in answer]  # left out: maybe no book, maybe not
         if singles:
             books = await asyncio.gather(*(self._book(t) for t in singles), return_exceptions=True)
             for token_id, book in zip(singles, books, strict=True):
@@ -199,8 +200,7 @@ class MarketData:
         for token_id in token_ids:
             entry = entries.get(str(token_id))
             if entry is None:
-                out[token_id] = RequestRejected(f"clob POST /books: {NO_BOOK} ({token_id})", 404)
-                continue
+                continue  # the caller asks GET /book for it
             try:
                 out[token_id] = parse_book(entry, token_id)
             except MalformedResponse as exc:

@@ -104,6 +104,26 @@ def test_an_answer_that_is_not_a_list_of_books_fails_every_token_of_its_request(
         assert md._clob.stats.errors["malformed"] == 2  # tried twice (attempts=2): a transient failure
 
 
+def test_a_token_left_out_of_a_good_answer_is_asked_on_its_own_and_only_a_404_says_no_book(clock: ManualClock) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":  # answers for token 1 only: 2 and 3 are left out
+            asked.append(("POST", ",".join(item["token_id"] for item in json.loads(request.content))))
+            return httpx.Response(200, json=[book_json("1")])
+        token = request.url.params["token_id"]
+        asked.append(("GET", token))
+        if token == "2":  # it has a book after all (the batch answer was short)
+            return httpx.Response(200, json=book_json("2", asks=[{"price": "0.70", "size": "5"}]))
+        return httpx.Response(404, json={"error": "No orderbook exists for the requested token id"})
+
+    books = fetch(market_data(httpx.MockTransport(serve), clock), [1, 2, 3])
+    assert sorted(asked) == [("GET", "2"), ("GET", "3"), ("POST", "1,2,3")]
+    assert isinstance(books[1], Book) and isinstance(books[2], Book) and books[2].best_ask == Decimal("0.70")
+    err = books[3]
+    assert isinstance(err, RequestRejected) and err.status == 404 and "No orderbook exists" in str(err)
+
+
 def test_a_failed_request_fails_only_its_own_tokens(clock: ManualClock) -> None:
     def handler(items: list[dict[str, Any]]) -> Any:
         if any(item["token_id"] == "7" for item in items):

@@ -13,7 +13,7 @@ from copybot.brokers.base import PreparedOrder
 from copybot.brokers.paper import PaperBroker
 from copybot.clock import ManualClock
 from copybot.config import parse_settings
-from copybot.errors import CopybotError, UpstreamUnavailable
+from copybot.errors import CopybotError, OrderOutcomeUnknown, UpstreamUnavailable
 from copybot.executor import Executor
 from copybot.models import Book, BookLevel, Fill, MarketInfo, OrderResult, Side, Skip
 from copybot.store import Store
@@ -45,6 +45,26 @@ class Market:
         return {t: MarketInfo(t, f"m{t}", "Yes") for t in token_ids}
 
 
+class SlowMarket(Market):
+    """Each read takes ``seconds`` of the clock; ``then`` replaces the books from the second read on."""
+
+    def __init__(self, books: dict[int, Book | CopybotError], clock: ManualClock, seconds: float,
+                 then: dict[int, Book | CopybotError] | None = None) -> None:  # fmt: skip
+        super().__init__(books)
+        self._clock, self._seconds, self._then = clock, seconds, then
+
+    async def books(self, token_ids: Iterable[int]) -> dict[int, Book | CopybotError]:
+        await self._clock.sleep(self._seconds)
+        if self.asked and self._then is not None:
+            self._books = self._then
+        return await super().books(token_ids)
+
+
+class NoGamma(Market):
+    async def market_info(self, token_ids: Iterable[int]) -> dict[int, MarketInfo]:
+        return {}
+
+
 class SlowPaper(PaperBroker):
     """Paper fills that take ``seconds`` of the clock each, like a slow exchange."""
 
@@ -65,6 +85,7 @@ def leader_buy(i: int, token: int, shares: int = 100 * U, price: str = "0.50", s
 
 def run(tmp_path: Path, fills: list[Fill], market: Market, clock: ManualClock, broker: Any = None,
         batch_size: int = 10, expect_pending: int = 0, **risk: Any) -> list[tuple[str, str, int | None]]:  # fmt: skip
+    """The decisions (decision, reason, order usdc) in the order they were made."""
     db = tmp_path / "x.db"
     settings = parse_settings(
         {"risk": {"sizing": "fixed", "fixed_usdc": 10, "max_slippage": "0.05", **risk},
@@ -127,4 +148,98 @@ def test_while_the_clob_is_down_a_buy_too_old_to_copy_is_skipped_the_rest_wait(t
     old, fresh = leader_buy(1, T1, ts=int(NOW) - 600), leader_buy(2, T1)
     exit_ = leader_buy(3, T1, side=Side.SELL, ts=int(NOW) - 600)  # an exit never ages out: it waits
     decisions = run(tmp_path, [old, fresh, exit_], market, clock, expect_pending=2, max_trade_age_s=300)
+    assert len(decisions) == 1 and decisions[0][0] == "skipped" and decisions[0][1].startswith("stale:"), decisions
+
+
+def test_a_sale_is_not_counted_twice_in_equity_by_a_buy_after_it_in_the_same_batch(tmp_path: Path) -> None:
+    """bankroll_pct 10% of $1,000: buy $100 of T1 (200 shares at 0.50), mirror the leader's full
+    exit (200 x 0.45 = $90 back), then buy T2: 10% of $990, not of $1,090 (cash plus a position
+    that was just sold)."""
+    clock = ManualClock(NOW)
+    deep = [("0.50", "100000")]
+    market = Market({T1: book(T1, deep), T2: book(T2, deep)})
+    fills = [leader_buy(1, T1), leader_buy(2, T1, side=Side.SELL, price="0.45"), leader_buy(3, T2)]
+    decisions = run(tmp_path, fills, market, clock, sizing="bankroll_pct", bankroll_pct="0.1", max_order_usdc=500)
+    assert [d for d, _, _ in decisions] == ["filled"] * 3, decisions
+    assert decisions[0][2] == 100 * U and decisions[1][2] == 90 * U
+    assert decisions[2][2] == 99 * U
+
+
+def test_a_book_is_as_old_as_the_request_that_read_it(tmp_path: Path) -> None:
+    """A CLOB that takes 40 s to answer, price_staleness_s 30: every book is stale on arrival, so
+    the BUY is skipped instead of copied on a 40 s old price. At 5 s an answer it is copied."""
+    clock = ManualClock(NOW)
+    slow = SlowMarket({T1: book(T1, [("0.50", "100000")])}, clock, 40.0)
+    decisions = run(tmp_path, [leader_buy(1, T1)], slow, clock, price_staleness_s=30, max_trade_age_s=3600)
+    assert decisions[0][0] == "skipped" and decisions[0][1].startswith("stale price:"), decisions
+    quick = SlowMarket({T1: book(T1, [("0.50", "100000")])}, clock, 5.0)
+    decisions = run(tmp_path / "quick", [leader_buy(1, T1, ts=int(clock.now()))], quick, clock, price_staleness_s=30)
+    assert decisions[0][:2] == ("filled", "copied") and quick.asked == [[T1]]
+
+
+def test_a_failed_refresh_keeps_the_book_still_young_enough(tmp_path: Path) -> None:
+    """Fifteen fills, 2 s per order: the second batch's refresh fails (503), but the book read 20 s
+    earlier is still within price_staleness_s (30 s), so its fills are copied, not left pending."""
+    clock = ManualClock(NOW)
+    deep = [("0.50", "100000")]
+    market = SlowMarket({T1: book(T1, deep)}, clock, 0.0, then={T1: UpstreamUnavailable("clob: HTTP 503")})
+    fills = [leader_buy(i, T1) for i in range(15)]
+    decisions = run(tmp_path, fills, market, clock, SlowPaper(clock, 2.0), price_staleness_s=30)
+    assert market.asked == [[T1], [T1]]
+    assert [d for d, _, _ in decisions] == ["filled"] * 15
+
+
+def test_without_gamma_metadata_the_market_cap_holds_across_batches(tmp_path: Path) -> None:
+    """Gamma knows nothing of T1: its book names the market, the position keeps that condition id,
+    so max_market_usdc (25) still counts earlier batches' copies: 10, 10, 5, then nothing."""
+    clock = ManualClock(NOW)
+    market = NoGamma({T1: book(T1, [("0.50", "100000")])})
+    fills = [leader_buy(i, T1) for i in range(4)]
+    decisions = run(tmp_path, fills, market, clock, batch_size=1, max_market_usdc=25, max_position_usdc=100)
+    assert [(d, usdc) for d, _, usdc in decisions[:3]] == [("filled", 10 * U), ("filled", 10 * U), ("filled", 5 * U)]
+    assert decisions[3][0] == "skipped" and "max_market_usdc" in decisions[3][1], decisions[3]
+    store = Store.open(tmp_path / "x.db", create=False)
+    try:
+        assert [r["condition_id"] for r in store.position_costs()] == [f"m{T1}"]
+    finally:
+        store.close()
+
+
+class LostFirstAnswer(PaperBroker):
+    """A live-like broker whose first order's answer is lost (it may have executed)."""
+
+    can_lose_answers = True
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
+        self.sent += 1
+        if self.sent == 1:
+            raise OrderOutcomeUnknown("clob POST /order: timed out")
+        return await super().submit(order)
+
+
+def test_a_buy_whose_answer_was_lost_counts_as_spent_for_the_rest_of_the_run(tmp_path: Path) -> None:
+    """max_market_usdc 15 with $10 copies: the first order's answer is lost, so it may have filled;
+    the next BUY gets the $5 left, not another $10. The lost one stays pending until looked up."""
+    clock = ManualClock(NOW)
+    market = Market({T1: book(T1, [("0.50", "100000")])})
+    fills = [leader_buy(1, T1), leader_buy(2, T1)]
+    decisions = run(tmp_path, fills, market, clock, LostFirstAnswer(), expect_pending=1, max_market_usdc=15)
+    assert decisions == [("filled", "copied", 5 * U)]
+
+
+class WalletDown(PaperBroker):
+    """A live-like broker whose balance cannot be read: the CLOB is down."""
+
+    async def balance(self) -> int | None:
+        raise UpstreamUnavailable("clob /balance-allowance: HTTP 503")
+
+
+def test_with_the_clob_down_a_stale_buy_is_skipped_even_when_the_wallet_cannot_be_read(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    market = Market({T1: UpstreamUnavailable("clob POST /books: HTTP 503")})
+    old, fresh = leader_buy(1, T1, ts=int(NOW) - 600), leader_buy(2, T1)
+    decisions = run(tmp_path, [old, fresh], market, clock, WalletDown(), expect_pending=1, max_trade_age_s=300)
     assert len(decisions) == 1 and decisions[0][0] == "skipped" and decisions[0][1].startswith("stale:"), decisions

@@ -72,3 +72,35 @@ def test_add_buy_counts_at_cost_until_refreshed() -> None:
     e.add_buy((L1, 2), "n", 3 * U)
     assert (e.total_cost, e.value, e.open_positions) == (11 * U, 10 * U, 3)
     assert e.market_cost == {"m": 8 * U, "n": 3 * U} and e.token_cost(1) == 8 * U and e.token_cost(2) == 3 * U
+
+
+def test_sell_takes_out_the_average_cost_like_the_store_and_closes_a_position_sold_out(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    info = MarketInfo(1, "m", "Yes")
+    with store.tx() as c:
+        apply_trade(c, L1, 1, Side.BUY, 30 * U, 10 * U, info, 0.0)
+    e = Exposure.load(store)
+    e.sell((L1, 1), 7 * U, 30 * U)  # before the store books it
+    with store.tx() as c:
+        apply_trade(c, L1, 1, Side.SELL, 7 * U, 4 * U, info, 0.0)
+    assert state(e) == state(Exposure.load(store)) == (10 * U - 10 * U * 7 // 30, 10 * U - 10 * U * 7 // 30, 1,
+                                                      {"m": 10 * U - 10 * U * 7 // 30})  # fmt: skip
+    e.sell((L1, 1), 23 * U, 23 * U)
+    assert state(e) == (0, 0, 0, {})
+    e.sell((L2, 5), U, U)  # not held: nothing to take out
+    assert state(e) == (0, 0, 0, {})
+    store.close()
+
+
+def test_a_reserved_buy_outlives_refreshes_of_its_position(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "r.db")
+    info = MarketInfo(1, "m", "Yes")
+    e = Exposure.load(store)
+    e.reserve((L1, 1), "m", 5 * U)  # answer lost: may have filled
+    e.refresh(store, [(L1, 1)])  # nothing stored yet: the reservation alone
+    assert state(e) == (5 * U, 5 * U, 1, {"m": 5 * U})
+    with store.tx() as c:  # a later copy of the same position fills and is stored
+        apply_trade(c, L1, 1, Side.BUY, 20 * U, 8 * U, info, 0.0)
+    e.refresh(store, [(L1, 1)])
+    assert state(e) == (13 * U, 13 * U, 1, {"m": 13 * U})
+    store.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from copybot.accounts import remember_market
 from copybot.errors import StoreError
 from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, OrderIntent, OrderResult, Side
 from copybot.store import MIGRATIONS, Store
@@ -418,3 +419,16 @@ def test_sell_without_a_position_is_refused_and_rolled_back(store: Store, db: Pa
     with pytest.raises(StoreError, match="without a position"):
         store.record_outcomes([(_pending(store, f), outcome)], "paper", NOW)
     assert snapshot(db) == before
+
+
+def test_a_market_known_only_by_its_condition_id_never_blanks_what_gamma_said(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "m.db")
+    full = MarketInfo(TOKEN, "0xc0", "Yes", "Will it rain?", "will-it-rain")
+    with store.tx() as c:
+        remember_market(c, full)
+        remember_market(c, MarketInfo(TOKEN, "0xc0", ""))  # from a book alone: no question, no slug
+        remember_market(c, MarketInfo(OTHER_TOKEN, "0xd1", ""))
+        rows = c.execute("SELECT token_id, condition_id, outcome, question, slug FROM markets ORDER BY slug").fetchall()
+    assert [tuple(r) for r in rows] == [(str(OTHER_TOKEN), "0xd1", "", "", ""),
+                                       (str(TOKEN), "0xc0", "Yes", "Will it rain?", "will-it-rain")]  # fmt: skip
+    store.close()
