@@ -10,7 +10,8 @@ about open intents before anything else is sent.
 
 A transient failure leaves the fill pending for the next cycle (a BUY then ages into ``stale``);
 a permanent one is recorded as ``failed``; an order whose answer was lost stays open until
-looked up.
+looked up (a BUY's amount counts as spent for the rest of the run). While the CLOB is down (no
+book, no wallet balance), a BUY already too old to copy is skipped as ``stale`` all the same.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from copybot.accounts import ExitOutcome, NewOrder
+from copybot.accounts import LOT, ExitOutcome, NewOrder
 from copybot.brokers.base import Broker
 from copybot.clock import Clock
 from copybot.config import RiskSettings, Settings, leader_risks
-from copybot.errors import CopybotError, OrderOutcomeUnknown, SkipError, TransientError
+from copybot.errors import CopybotError, MalformedResponse, OrderOutcomeUnknown, SkipError, TransientError
 from copybot.exposure import Exposure
 from copybot.killswitch import count_outcomes, trading_state
 from copybot.market import MarketData, after_fill
@@ -104,12 +105,20 @@ class _Running:
             self.cash -= r.collateral
             self.held[key] += r.shares
         else:  # proceeds in, the shares' cost and value out: equity does not count them twice
-            self.exposure.sell(key, r.shares, self.held[key])
+            held = self.held[key]
+            sold = held if held - r.shares < LOT else r.shares  # dust is written off, as the store does
+            self.exposure.sell(key, sold, held)
             self.cash += r.collateral
-            self.held[key] -= r.shares
+            self.held[key] = held - sold
+
+    def load_held(self, f: PendingFill, store: Store) -> None:
+        key = (f.fill.leader, f.fill.token_id)
+        if key not in self.held:
+            self.held[key] = store.our_shares(*key)
 
     def reserve(self, f: PendingFill, market: str, amount: int) -> None:
-        """A BUY sent whose answer was lost: its cost is spent as far as this run can tell."""
+        """A BUY sent whose answer was lost: its cost is spent as far as this run can tell (the next
+        batch reads the wallet again, which knows)."""
         self.exposure.reserve((f.fill.leader, f.fill.token_id), market, amount)
         self.cash -= amount
 
@@ -213,27 +222,24 @@ class Executor:
         try:
             cash = await self._broker.balance()
         except TransientError as exc:  # the CLOB is down: orders wait, but stale BUYs can still age out
-            log.warning("wallet balance unavailable, deciding on the last one read: %s", exc)
-            cash = self._store.bankroll_cash()
+            log.warning("wallet balance unavailable, orders wait for the next cycle: %s", exc)
+            return self._stale_only(batch, quotes, exposure)
+        if cash is None:
+            cash = self._store.cash()
         else:
-            if cash is None:
-                cash = self._store.cash()
-            else:
-                self._store.set_wallet_cash(cash)  # what status shows as cash in live mode
+            self._store.set_wallet_cash(cash)  # what status shows as cash in live mode
         state = trading_state(self._store, cash + exposure.value, self._settings.risk, self._clock.now())
         running = _Running(exposure, cash, state)
         out: list[tuple[int, CopyOutcome]] = []
         for p in batch:
             f = p.fill
-            key = (f.leader, f.token_id)
-            if key not in running.held:
-                running.held[key] = self._store.our_shares(f.leader, f.token_id)
+            running.load_held(p, self._store)
             info = quotes.infos.get(f.token_id)
             token_book = quotes.books.get(f.token_id)
             fetched = quotes.fetched.get(f.token_id, self._clock.monotonic())
             outcome, refetched = await self._one(p, running, token_book, fetched, info)
-            if refetched is not None:  # the book was stale and fetched again: later fills use it
-                quotes.update({f.token_id: refetched[0]}, refetched[1])
+            if refetched is not None:  # the book was stale and read again: later fills use that answer
+                quotes.books[f.token_id], quotes.fetched[f.token_id] = refetched
             if outcome is None:
                 continue  # transient failure: stays pending
             result = outcome.result
@@ -248,6 +254,20 @@ class Executor:
                 if book is not None:
                     quotes.books[f.token_id] = after_fill(book, f.side, result.shares)
             out.append((p.fill_id, outcome))
+        return out
+
+    def _stale_only(
+        self, batch: Sequence[PendingFill], quotes: _Quotes, exposure: Exposure
+    ) -> list[tuple[int, CopyOutcome]]:
+        """Without the wallet's balance nothing is sized or sent (nor the kill switch fed a guess):
+        only BUYs already too old to copy are decided, as ``stale``; the rest wait."""
+        running = _Running(exposure, 0, TradingState())
+        out = []
+        for p in batch:
+            running.load_held(p, self._store)
+            skip = self._stale_skip(p, running, quotes.infos.get(p.fill.token_id))
+            if skip is not None:
+                out.append((p.fill_id, skip))
         return out
 
     def _context(
@@ -277,19 +297,17 @@ class Executor:
     async def _one(
         self, p: PendingFill, running: _Running, book: Book | CopybotError | None, fetched: float,
         info: MarketInfo | None,
-    ) -> tuple[CopyOutcome | None, tuple[Book, float] | None]:  # fmt: skip
+    ) -> tuple[CopyOutcome | None, tuple[Book | CopybotError, float] | None]:  # fmt: skip
         """The outcome for one fill (None: leave it pending) and, if the book had to be read again,
-        the new one with the time it was asked for."""
+        the answer with the time it was asked for."""
         f = p.fill
         if f.side is Side.SELL and not self._settings.exits.mirror_leader_sells:
             return CopyOutcome(f, Decision.SKIPPED, "not mirrored: exits.mirror_leader_sells is off", market=info), None
         if isinstance(book, TransientError) or book is None:
-            if f.side is Side.BUY:  # one that is too old now never will be copied: no need to wait
-                verdict = decide(f, self._context(p, running, None, 0.0, info), self._risk(f.leader))
-                if isinstance(verdict, Skip) and verdict.reason.startswith("stale:"):
-                    return CopyOutcome(f, Decision.SKIPPED, verdict.reason, market=info, details=verdict.details), None
-            log.warning("book for %s unavailable, will retry: %s", f.token_id, book)
-            return None, None
+            skip = self._stale_skip(p, running, info)
+            if skip is None:
+                log.warning("book for %s unavailable, will retry: %s", f.token_id, book)
+            return skip, None
         if isinstance(book, CopybotError):
             verdict = decide(f, self._context(p, running, None, 0.0, info), self._risk(f.leader))
             if isinstance(verdict, Skip):
@@ -297,17 +315,30 @@ class Executor:
             return CopyOutcome(f, Decision.FAILED, f"book unavailable: {book}", verdict, market=info), None
         age = self._clock.monotonic() - fetched
         verdict = decide(f, self._context(p, running, book, age, info), self._risk(f.leader))
-        refetched: tuple[Book, float] | None = None
+        refetched: tuple[Book | CopybotError, float] | None = None
         if isinstance(verdict, Skip) and verdict.reason.startswith("stale price:"):
             asked = self._clock.monotonic()
             fresh = (await self._market.books([f.token_id])).get(f.token_id)
-            if isinstance(fresh, Book):
-                refetched, book = (fresh, asked), fresh
-                age = self._clock.monotonic() - asked
-                verdict = decide(f, self._context(p, running, book, age, info), self._risk(f.leader))
+            fresh = fresh or MalformedResponse(f"clob: no book for {f.token_id} in the answer")
+            if not isinstance(fresh, Book):  # decide as if the book had never been read: never on the old one
+                outcome, _ = await self._one(p, running, fresh, asked, info)
+                return outcome, (fresh, asked)
+            refetched, book = (fresh, asked), fresh
+            age = self._clock.monotonic() - asked
+            verdict = decide(f, self._context(p, running, book, age, info), self._risk(f.leader))
         if isinstance(verdict, Skip):
             return CopyOutcome(f, Decision.SKIPPED, verdict.reason, market=info, details=verdict.details), refetched
         return await self._send(p, running, verdict, book, info), refetched
+
+    def _stale_skip(self, p: PendingFill, running: _Running, info: MarketInfo | None) -> CopyOutcome | None:
+        """A BUY already too old to copy, skipped as ``stale`` without its book; None otherwise."""
+        f = p.fill
+        if f.side is not Side.BUY:  # exits never age out: they wait
+            return None
+        verdict = decide(f, self._context(p, running, None, 0.0, info), self._risk(f.leader))
+        if isinstance(verdict, Skip) and verdict.reason.startswith("stale:"):
+            return CopyOutcome(f, Decision.SKIPPED, verdict.reason, market=info, details=verdict.details)
+        return None
 
     async def _send(
         self, p: PendingFill, running: _Running, intent: OrderIntent, book: Book, info: MarketInfo | None
@@ -338,6 +369,9 @@ class Executor:
             log.warning("order %s sent but its answer was lost; will look it up: %s", key, exc)
             if f.side is Side.BUY:  # it may have filled: later decisions in this run must not spend it again
                 running.reserve(p, _market_of(info, book), intent.amount)
+            else:  # nor sell again shares that may be gone
+                position = (f.leader, f.token_id)
+                running.held[position] = max(0, running.held[position] - intent.amount)
             return None
         except TransientError as exc:
             self._store.set_order_status(key, "abandoned", self._clock.now())

@@ -5,7 +5,8 @@ positions a batch traded (a primary-key read each), so a batch costs the same wi
 open positions. Between a decision and the refresh, :meth:`Exposure.add_buy` carries a BUY forward
 (valued at its cost) and :meth:`Exposure.sell` a SELL (its share of cost and value gone), so the
 next decision in the same batch sees both. :meth:`Exposure.reserve` holds the cost of a BUY whose
-answer was lost (it may have filled) for the rest of the run, whatever the store says.
+answer was lost (it may have filled) against the caps for the rest of the run, whatever the store
+says; it adds no value, so equity is never inflated by an order that may not exist.
 """
 
 from __future__ import annotations
@@ -89,20 +90,21 @@ class Exposure:
 
     def sell(self, key: Key, sold: int, held: int) -> None:
         """A SELL of ``sold`` of the ``held`` shares just filled (not stored yet): the average cost
-        (and marked value) of what left stops counting now; all of it when nothing is left."""
+        (and marked value) of what left stops counting now; all of it when nothing is left. What is
+        reserved for the position stays (``held`` never includes a lost BUY's shares)."""
         h = self._positions.get(key)
         if h is None or held <= 0:
             return
-        if sold >= held:
-            self._set(key, None)
-        else:
-            self._set(key, Holding(h.cost - h.cost * sold // held, h.value - h.value * sold // held, h.market))
+        r = self._reserved.get(key, Holding())
+        cost, value = h.cost - r.cost, h.value - r.value
+        left = None if sold >= held else Holding(cost - cost * sold // held, value - value * sold // held, h.market)
+        self._set(key, _plus(left, r) if key in self._reserved else left)
 
     def reserve(self, key: Key, market: str, cost: int) -> None:
-        """A BUY whose answer was lost: it counts as filled at its full cost until the run ends."""
+        """A BUY whose answer was lost: its cost counts against the caps until the run ends."""
         r = self._reserved.get(key, Holding(market=market))
-        self._reserved[key] = Holding(r.cost + cost, r.value + cost, r.market or market)
-        self.add_buy(key, market, cost)
+        self._reserved[key] = Holding(r.cost + cost, 0, r.market or market)
+        self._set(key, _plus(self._positions.get(key), Holding(cost, 0, market)))
 
     def refresh(self, store: PositionRows, keys: Iterable[Key]) -> None:
         """Replace these positions with what the store now says (after a batch was recorded),
@@ -111,7 +113,12 @@ class Exposure:
         if wanted:
             fresh = holdings(store.position_costs(wanted))
             for key in wanted:
-                h, r = fresh.get(key), self._reserved.get(key)
-                if r is not None:
-                    h = r if h is None else Holding(h.cost + r.cost, h.value + r.value, h.market or r.market)
-                self._set(key, h)
+                r = self._reserved.get(key)
+                self._set(key, fresh.get(key) if r is None else _plus(fresh.get(key), r))
+
+
+def _plus(h: Holding | None, extra: Holding) -> Holding:
+    """``h`` with ``extra``'s cost and value added (``extra`` alone when there is no ``h``)."""
+    if h is None:
+        return extra
+    return Holding(h.cost + extra.cost, h.value + extra.value, h.market or extra.market)

@@ -189,6 +189,20 @@ def test_a_failed_refresh_keeps_the_book_still_young_enough(tmp_path: Path) -> N
     assert [d for d, _, _ in decisions] == ["filled"] * 15
 
 
+def test_a_failed_refresh_of_a_book_too_old_leaves_its_fills_pending(tmp_path: Path) -> None:
+    """Reads take 6 s, orders 2.5 s: the first batch is copied on a book at most 28.5 s old; the
+    second starts 31 s after it was asked for, past price_staleness_s (30 s), and the CLOB is down:
+    its five fills wait for the next cycle instead of being skipped for a stale price (or copied on
+    the old book), and the book is asked once more, not once per fill."""
+    clock = ManualClock(NOW)
+    market = SlowMarket({T1: book(T1, [("0.50", "100000")])}, clock, 6.0, then={T1: UpstreamUnavailable("clob: 503")})
+    fills = [leader_buy(i, T1) for i in range(15)]
+    decisions = run(tmp_path, fills, market, clock, SlowPaper(clock, 2.5), expect_pending=5, price_staleness_s=30,
+                    max_trade_age_s=3600)  # fmt: skip
+    assert [d for d, _, _ in decisions] == ["filled"] * 10
+    assert market.asked == [[T1], [T1], [T1]]  # the run's read, the batch's refresh, one retry
+
+
 def test_without_gamma_metadata_the_market_cap_holds_across_batches(tmp_path: Path) -> None:
     """Gamma knows nothing of T1: its book names the market, the position keeps that condition id,
     so max_market_usdc (25) still counts earlier batches' copies: 10, 10, 5, then nothing."""
@@ -206,16 +220,16 @@ def test_without_gamma_metadata_the_market_cap_holds_across_batches(tmp_path: Pa
 
 
 class LostFirstAnswer(PaperBroker):
-    """A live-like broker whose first order's answer is lost (it may have executed)."""
+    """A live-like broker whose ``lose``-th order's answer is lost (it may have executed)."""
 
     can_lose_answers = True
 
-    def __init__(self) -> None:
-        self.sent = 0
+    def __init__(self, lose: int = 1) -> None:
+        self.sent, self.lose = 0, lose
 
     async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
         self.sent += 1
-        if self.sent == 1:
+        if self.sent == self.lose:
             raise OrderOutcomeUnknown("clob POST /order: timed out")
         return await super().submit(order)
 
@@ -238,8 +252,25 @@ class WalletDown(PaperBroker):
 
 
 def test_with_the_clob_down_a_stale_buy_is_skipped_even_when_the_wallet_cannot_be_read(tmp_path: Path) -> None:
+    """No balance: nothing is sized on a guess, even where a book could be read (T2); only the BUY
+    already too old to copy is decided."""
     clock = ManualClock(NOW)
-    market = Market({T1: UpstreamUnavailable("clob POST /books: HTTP 503")})
-    old, fresh = leader_buy(1, T1, ts=int(NOW) - 600), leader_buy(2, T1)
-    decisions = run(tmp_path, [old, fresh], market, clock, WalletDown(), expect_pending=1, max_trade_age_s=300)
+    market = Market({T1: UpstreamUnavailable("clob POST /books: HTTP 503"), T2: book(T2, [("0.50", "100000")])})
+    old, fresh, readable = leader_buy(1, T1, ts=int(NOW) - 600), leader_buy(2, T1), leader_buy(3, T2)
+    decisions = run(tmp_path, [old, fresh, readable], market, clock, WalletDown(), expect_pending=2,
+                    max_trade_age_s=300)  # fmt: skip
     assert len(decisions) == 1 and decisions[0][0] == "skipped" and decisions[0][1].startswith("stale:"), decisions
+
+
+def test_shares_of_a_sell_whose_answer_was_lost_are_not_sold_again_in_the_same_run(tmp_path: Path) -> None:
+    """We hold 20 shares; the leader sells half (our 10-share order's answer is lost), then the rest:
+    we sell the 10 that are surely still ours, not all 20."""
+    clock = ManualClock(NOW)
+    market = Market({T1: book(T1, [("0.50", "100000")])})
+    fills = [
+        leader_buy(1, T1),
+        leader_buy(2, T1, 50 * U, "0.45", Side.SELL),
+        leader_buy(3, T1, 50 * U, "0.45", Side.SELL),
+    ]
+    decisions = run(tmp_path, fills, market, clock, LostFirstAnswer(lose=2), expect_pending=1)
+    assert decisions == [("filled", "copied", 10 * U), ("filled", "mirrored leader sell", 4_500_000)]  # 10 x 0.45

@@ -92,15 +92,17 @@ def test_sell_takes_out_the_average_cost_like_the_store_and_closes_a_position_so
     store.close()
 
 
-def test_a_reserved_buy_outlives_refreshes_of_its_position(tmp_path: Path) -> None:
+def test_a_reserved_buy_counts_against_the_caps_adds_no_value_and_outlives_refreshes(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "r.db")
     info = MarketInfo(1, "m", "Yes")
     e = Exposure.load(store)
-    e.reserve((L1, 1), "m", 5 * U)  # answer lost: may have filled
+    e.reserve((L1, 1), "m", 5 * U)  # answer lost: may have filled, may not
     e.refresh(store, [(L1, 1)])  # nothing stored yet: the reservation alone
-    assert state(e) == (5 * U, 5 * U, 1, {"m": 5 * U})
+    assert state(e) == (5 * U, 0, 1, {"m": 5 * U})
     with store.tx() as c:  # a later copy of the same position fills and is stored
         apply_trade(c, L1, 1, Side.BUY, 20 * U, 8 * U, info, 0.0)
     e.refresh(store, [(L1, 1)])
-    assert state(e) == (13 * U, 13 * U, 1, {"m": 13 * U})
+    assert state(e) == (13 * U, 8 * U, 1, {"m": 13 * U})
+    e.sell((L1, 1), 20 * U, 20 * U)  # every stored share sold: the reservation stays
+    assert state(e) == (5 * U, 0, 1, {"m": 5 * U})
     store.close()
