@@ -26,7 +26,7 @@ test: install
 	$(BIN)/pytest -q
 
 # tests/reliability's long runs (kill -9 loops, fault storms, secrets), left out of `make test`
-# by the "reliability" marker: about five minutes.
+# by the "reliability" marker: about six minutes.
 reliability: install
 	$(BIN)/pytest -q -m reliability tests/reliability
 

@@ -26,7 +26,7 @@ from tests.reliability.helpers import (
 
 pytestmark = pytest.mark.reliability
 
-STORM_S = 75  # per source: two and a half minutes of faults in all
+STORM_S = 100  # per source: three and a third minutes of faults in all
 CALM_S = 6
 
 
