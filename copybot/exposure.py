@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
+
+from copybot.models import value_at
 
 Key = tuple[str, int]  # (leader, token id): one position
 
@@ -42,7 +43,7 @@ def holdings(rows: Iterable[Row]) -> dict[Key, Holding]:
     out: dict[Key, Holding] = {}
     for r in rows:
         cost, shares, mark = int(r["cost"]), int(r["shares"]), r["mark_price"]
-        value = cost if mark is None else int((shares * Decimal(mark)).to_integral_value(rounding=ROUND_FLOOR))
+        value = cost if mark is None else value_at(shares, mark)
         out[(str(r["leader"]), int(r["token_id"]))] = Holding(cost, value, str(r["condition_id"] or ""))
     return out
 

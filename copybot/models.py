@@ -7,7 +7,7 @@ Money and shares are integers in base units (6 decimals, see ``protocol.UNIT``);
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +32,12 @@ def to_units(amount: Decimal) -> int:
 
 def from_units(units: int) -> Decimal:
     return Decimal(units) / UNIT
+
+
+def value_at(shares: int, price: Decimal | str) -> int:
+    """What ``shares`` (base units) are worth at ``price``, in base units rounded down: a mark, a
+    payout, never more than the shares would fetch."""
+    return int((shares * Decimal(price)).to_integral_value(rounding=ROUND_FLOOR))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from copybot.accounts import LOT, ExitOutcome, NewOrder
 from copybot.brokers.base import Broker
@@ -28,7 +28,7 @@ from copybot.config import Settings, effective_risk
 from copybot.errors import CopybotError, OrderOutcomeUnknown, SkipError, TransientError
 from copybot.exits import exit_reason
 from copybot.market import MarketData
-from copybot.models import Book, OpenPosition, OrderIntent, OrderResult, Side, Skip
+from copybot.models import Book, OpenPosition, OrderIntent, OrderResult, Side, Skip, value_at
 from copybot.sizing import sell_bound
 from copybot.store import Store
 
@@ -132,7 +132,7 @@ class PositionManager:
                 outcome = ExitOutcome(plan.leader, plan.token_id, "resolved", client_key, status="redeemable",
                                       detail=plan.reason)  # fmt: skip
             else:
-                payout = int((Decimal(plan.shares) * plan.resolved_price).to_integral_value(rounding=ROUND_FLOOR))
+                payout = value_at(plan.shares, plan.resolved_price)
                 outcome = ExitOutcome(plan.leader, plan.token_id, "resolved", client_key,
                                       result=OrderResult(plan.shares, payout), detail=plan.reason)  # fmt: skip
             self._store.record_exit(outcome, mode, now)

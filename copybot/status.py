@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console, RenderableType
@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from copybot.clock import iso
-from copybot.models import from_units
+from copybot.models import from_units, value_at
 from copybot.protocol import checksum
 from copybot.store import Store
 
@@ -37,8 +37,7 @@ def _unrealized(row: sqlite3.Row) -> int | None:
     """Base units the position would gain (or lose) sold at its mark; ``None`` while unmarked."""
     if row["mark_price"] is None:
         return None
-    value = Decimal(int(row["shares"])) * Decimal(row["mark_price"])
-    return int(value.to_integral_value(rounding=ROUND_FLOOR)) - int(row["cost"])
+    return value_at(int(row["shares"]), row["mark_price"]) - int(row["cost"])
 
 
 def _position(row: sqlite3.Row, unrealized: int | None) -> dict[str, Any]:
