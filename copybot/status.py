@@ -231,7 +231,7 @@ def leaders_table(status: dict[str, Any]) -> Table:
 
 
 def positions_table(status: dict[str, Any]) -> Table:
-    shown, total = len(status["positions"]), status["bankroll"].get("open_positions", len(status["positions"]))
+    shown, total = len(status["positions"]), status["bankroll"]["open_positions"]
     title = "Open positions" if shown >= total else f"Open positions ({shown} most recent of {total:,})"
     table = _table(title, "market", "shares", "avg", "mark", "cost", "unrealized", "realized")
     for p in status["positions"]:
