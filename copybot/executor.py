@@ -319,7 +319,8 @@ class Executor:
         if isinstance(verdict, Skip) and verdict.reason.startswith("stale price:"):
             asked = self._clock.monotonic()
             fresh = (await self._market.books([f.token_id])).get(f.token_id)
-            fresh = fresh or MalformedResponse(f"clob: no book for {f.token_id} in the answer")
+            if fresh is None:
+                fresh = MalformedResponse(f"clob: no book for {f.token_id} in the answer")
             if not isinstance(fresh, Book):  # decide as if the book had never been read: never on the old one
                 outcome, _ = await self._one(p, running, fresh, asked, info)
                 return outcome, (fresh, asked)

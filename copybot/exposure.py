@@ -86,8 +86,7 @@ class Exposure:
 
     def add_buy(self, key: Key, market: str, cost: int) -> None:
         """A BUY just filled (not stored yet): its cost counts now, valued at cost."""
-        h = self._positions.get(key, Holding(market=market))
-        self._set(key, Holding(h.cost + cost, h.value + cost, h.market or market))
+        self._set(key, _plus(self._positions.get(key), Holding(cost, cost, market)))
 
     def sell(self, key: Key, sold: int, held: int) -> None:
         """A SELL of ``sold`` of the ``held`` shares just filled (not stored yet): the average cost
@@ -96,10 +95,10 @@ class Exposure:
         h = self._positions.get(key)
         if h is None or held <= 0:
             return
-        r = self._reserved.get(key, Holding())
-        cost, value = h.cost - r.cost, h.value - r.value
+        r = self._reserved.get(key)
+        cost, value = (h.cost, h.value) if r is None else (h.cost - r.cost, h.value - r.value)
         left = None if sold >= held else Holding(cost - cost * sold // held, value - value * sold // held, h.market)
-        self._set(key, _plus(left, r) if key in self._reserved else left)
+        self._set(key, left if r is None else _plus(left, r))
 
     def reserve(self, key: Key, market: str, cost: int) -> None:
         """A BUY whose answer was lost: its cost counts against the caps until the run ends."""

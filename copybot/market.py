@@ -160,8 +160,8 @@ class MarketData:
         """Each distinct token's book, fetched once: batched ``POST /books`` requests, concurrently.
 
         A failure is returned per token, never raised: a request that failed fails its tokens; a
-        token the answer leaves out has no book (like ``GET /book``'s 404); a book that does not
-        parse is malformed (counted, so status and metrics show it) and is asked again next time.
+        book that does not parse is malformed (counted, so status and metrics show it) and is
+        asked again next time.
         A request refused outright (one unknown token 404s the whole batch), and a token a good
         answer left out, are asked again one ``GET /book`` per token: only the CLOB's own 404 for
         that token says it has no book, and one bad token never takes 49 good ones down with it.
