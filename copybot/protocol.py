@@ -1,4 +1,4 @@
-"""Facts about Polymarket on Polygon that copybot is built on (see shared/protocol.md).
+"""Facts about Polymarket on Polygon that copybot is built on (see docs/protocol.md).
 
 Everything here is a constant: contract addresses, event topics, decimals. Addresses are kept
 lowercase for comparison; use :func:`checksum` for display.

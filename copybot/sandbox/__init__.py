@@ -1,4 +1,4 @@
-"""A simulated Polymarket on loopback that speaks the real wire formats (see shared/protocol.md).
+"""A simulated Polymarket on loopback that speaks the real wire formats (see docs/protocol.md).
 
 One ASGI app serves four upstreams under one port: ``/etherscan/v2/api`` (Etherscan API V2),
 ``/rpc`` (Polygon JSON-RPC), ``/clob`` (CLOB REST) and ``/gamma`` (Gamma markets), plus

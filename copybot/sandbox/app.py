@@ -2,7 +2,7 @@
 
 ``/etherscan/v2/api`` (Etherscan API V2), ``/rpc`` (Polygon JSON-RPC), ``/clob`` (CLOB REST),
 ``/gamma`` (Gamma markets) and ``/_sandbox`` (controls, :mod:`~copybot.sandbox.control`).
-Shapes follow the real payloads in shared/fixtures, quirks included: CLOB bids come ascending
+Shapes follow the real payloads in tests/fixtures, quirks included: CLOB bids come ascending
 and asks descending, Gamma nests JSON strings, token ids are decimal strings. Numbers that
 production sends as JSON numbers (tick size, minimum size, token price) are sent as numbers;
 everything else about money stays a string. Each upstream sits behind a :class:`FaultGate`.

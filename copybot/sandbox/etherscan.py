@@ -1,7 +1,7 @@
 """Etherscan API V2 (``/v2/api``) over the sandbox chain: ``getLogs`` and ``eth_blockNumber``.
 
 Like the real service, every answer is HTTP 200 and errors are told apart by ``status`` and
-``result``; the bodies below are copied from real captures (shared/fixtures).
+``result``; the bodies below are copied from real captures (tests/fixtures).
 """
 
 from __future__ import annotations

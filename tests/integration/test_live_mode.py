@@ -39,8 +39,8 @@ from copybot.models import Skip, to_units
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
 from copybot.status import snapshot
 from copybot.store import Store
-from tests.conftest import load_fixture
 from tests.integration.helpers import KEY_ENV, live_settings_dict, run_cli, write_settings
+from tests.support.fixtures import load_fixture
 
 FUNDS = Decimal(200)
 

@@ -1,4 +1,4 @@
-"""The sandbox speaks the real wire formats (checked against shared/fixtures) and simulates
+"""The sandbox speaks the real wire formats (checked against the captured payloads in tests/fixtures) and simulates
 Polymarket faithfully enough to test copybot against: attribution, books, determinism.
 Faults, Etherscan's rate limit and reorgs are in test_sandbox_faults.py."""
 
@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,14 +27,14 @@ from copybot.protocol import (
 )
 from copybot.sandbox import Sandbox, serve, serve_in_thread
 from copybot.sandbox.chain import encode_order_filled_v2, order_filled
+from tests.support.fixtures import load_fixture
 
-FIXTURES = Path("/work/shared/fixtures")
 KEY = "sandbox-key"
 ES = "/etherscan/v2/api"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return load_fixture(name)
 
 
 def words(data: str) -> list[int]:

@@ -1,6 +1,6 @@
 """Decoding and attribution of OrderFilled logs, checked against real captured logs.
 
-Expected values come from shared/fixtures/README.md (decoded independently), not from the code.
+Expected values come from tests/fixtures/README.md (decoded independently), not from the code.
 """
 
 from __future__ import annotations
