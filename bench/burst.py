@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import ratio, secs
 from bench.detection import NaivePoller, _settings
-from copybot.config import parse_settings
+from copybot.config.loading import parse_settings
 from copybot.daemon import watch
 from copybot.models import CopyOutcome
 from copybot.sandbox import Faults, Sandbox, serve_in_thread

@@ -36,8 +36,8 @@ def peak_mb() -> float:
 def measure(fills: int, db: Path) -> dict[str, float]:
     """Run the pipeline over ``fills`` fills; what a caller needs to judge memory and speed."""
     from bench.pipeline import BANKROLL, Decider, FillStream, batched, bench_settings, open_store, preload_positions
-    from copybot.exposure import Exposure
-    from copybot.status import snapshot
+    from copybot.cli.status import snapshot
+    from copybot.rules.exposure import Exposure
 
     out: dict[str, float] = {"rss_start_mb": rss_mb()}
     stream = FillStream(LEADERS, TOKENS_PER_LEADER, seed=31)

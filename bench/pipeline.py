@@ -29,22 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Section, ratio, secs
-from copybot.accounts import apply_trade, record_copy
 from copybot.brokers.paper import PaperBroker, walk_book
 from copybot.clock import SystemClock
-from copybot.config import RiskSettings, Settings, parse_settings
+from copybot.config.loading import parse_settings
+from copybot.config.settings import RiskSettings, Settings
 from copybot.errors import CopybotError
-from copybot.executor import Executor
-from copybot.ingest import insert_fill
 from copybot.models import Book, CopyOutcome, Decision, DecisionContext, Fill, MarketInfo, OrderIntent, Side, Skip
 from copybot.protocol import UNIT
-from copybot.risk import decide
+from copybot.rules.risk import decide
 from copybot.sandbox import Sandbox
 from copybot.sandbox.activity import random_address, random_hash
 from copybot.sandbox.book import PRICE_SCALE, SIZE_STEP
 from copybot.sandbox.chain import Tx, order_filled, seal
 from copybot.sources.base import PollResult, Window, decode_rows
 from copybot.store import PendingFill, Store
+from copybot.store.fills import insert_fill
+from copybot.store.ledger import apply_trade, record_copy
+from copybot.trading.executor import Executor
 
 MODE = "paper"
 BANKROLL = 10**12 * UNIT  # never the limit: every copy is sized, walked and stored

@@ -25,17 +25,18 @@ from pathlib import Path
 import httpx
 
 from bench.common import Section, median, ratio, secs
-from copybot.accounts import LOT, ExitOutcome, apply_trade
 from copybot.app import App, build_app
 from copybot.brokers.paper import walk_book
-from copybot.config import ExitSettings, Settings, parse_settings
-from copybot.exits import exit_reason
-from copybot.market import parse_book
+from copybot.config.loading import parse_settings
+from copybot.config.settings import ExitSettings, Settings
 from copybot.models import MarketInfo, OpenPosition, OrderIntent, Side, Skip
 from copybot.protocol import UNIT
+from copybot.rules.exits import exit_reason
+from copybot.rules.sizing import sell_bound
 from copybot.sandbox import Faults, Sandbox, serve_in_thread
-from copybot.sizing import sell_bound
 from copybot.store import Store
+from copybot.store.ledger import LOT, ExitOutcome, apply_trade
+from copybot.upstream.market import parse_book
 
 STOP_LOSS = Decimal("0.01")  # with positions bought at 0.99, every position is below its stop
 TARGET_S = 0.2

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from bench.common import Section
-from copybot.config import parse_settings
+from copybot.config.loading import parse_settings
 from copybot.daemon import watch
 from copybot.sandbox import Sandbox, serve_in_thread
 

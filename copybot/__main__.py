@@ -1,3 +1,3 @@
-from copybot.cli import main
+from copybot.cli.commands import main
 
 main()

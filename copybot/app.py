@@ -14,18 +14,18 @@ import httpx
 
 from copybot.brokers.base import Broker
 from copybot.brokers.paper import PaperBroker
-from copybot.cache import CountingCache
 from copybot.clock import Clock, SystemClock
-from copybot.config import Settings
+from copybot.config.settings import Settings
 from copybot.errors import ConfigError
-from copybot.executor import Executor
-from copybot.http import Guard, RateLimiter, Upstream, build_client
-from copybot.market import MarketData
 from copybot.models import CopyOutcome, MarketInfo, to_units
-from copybot.positions import PositionManager
 from copybot.sources.base import Source
 from copybot.sources.etherscan import EtherscanSource
 from copybot.store import Store
+from copybot.trading.executor import Executor
+from copybot.trading.positions import PositionManager
+from copybot.upstream.cache import CountingCache
+from copybot.upstream.http import Guard, RateLimiter, Upstream, build_client
+from copybot.upstream.market import MarketData
 
 META_TTL_S = 6 * 3600.0
 
@@ -116,7 +116,7 @@ def build_app(
     on_outcomes: Callable[[Sequence[CopyOutcome]], None] | None = None,
     private_key: str | None = None,
 ) -> App:
-    """Everything ``watch`` needs. ``mode: live`` needs ``private_key`` (see ``copybot.secrets``)."""
+    """Everything ``watch`` needs. ``mode: live`` needs ``private_key`` (see ``copybot.config.secrets``)."""
     broker = build_broker(settings, private_key)
     clock = clock or SystemClock()
     es = settings.source.etherscan

@@ -22,12 +22,12 @@ import httpx
 
 from copybot.app import App, build_app
 from copybot.clock import Clock
-from copybot.config import Settings
+from copybot.config.settings import Settings
 from copybot.errors import PermanentUpstreamError, TransientError
 from copybot.models import CopyOutcome, from_units
-from copybot.notify import Notifier, watchdog_period
-from copybot.retention import compact
+from copybot.ops.notify import Notifier, watchdog_period
 from copybot.store import CycleStats
+from copybot.store.retention import compact
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 
     CopybotError
     ├── ConfigError             stop: bad settings or command line -> exit code 2
-    ├── TransientError          retry with backoff (tenacity, see ``copybot.http``)
+    ├── TransientError          retry with backoff (tenacity, see ``copybot.upstream.http``)
     │   ├── RateLimited         429, Etherscan "Max rate limit reached"
     │   ├── UpstreamUnavailable timeouts, connection errors, 5xx
     │   │   └── OrderOutcomeUnknown  an order was sent but its answer was lost: look it up, never resend blindly

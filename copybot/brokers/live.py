@@ -40,11 +40,11 @@ from copybot.errors import (
     RateLimited,
     UpstreamUnavailable,
 )
-from copybot.http import cap_recursion_limit
 from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
+from copybot.upstream.http import cap_recursion_limit
 
 log = logging.getLogger(__name__)
-cap_recursion_limit()  # eth_account imports py_ecc, which raised it to 100,000 (see copybot.http)
+cap_recursion_limit()  # eth_account imports py_ecc, which raised it to 100,000 (see copybot.upstream.http)
 CENT = Decimal("0.01")
 
 

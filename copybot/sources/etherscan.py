@@ -14,8 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from copybot.cache import CountingCache
-from copybot.config import SourceSettings
+from copybot.config.settings import SourceSettings
 from copybot.errors import (
     InvalidApiKey,
     MalformedResponse,
@@ -25,10 +24,11 @@ from copybot.errors import (
     UnsupportedChain,
     UpstreamUnavailable,
 )
-from copybot.http import Upstream
 from copybot.protocol import ETHERSCAN_MAX_WINDOW, ORDER_FILLED_V2, pad_address
 from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
 from copybot.sources.decode import MalformedLog, hex_int
+from copybot.upstream.cache import CountingCache
+from copybot.upstream.http import Upstream
 
 log = logging.getLogger(__name__)
 

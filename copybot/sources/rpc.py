@@ -18,8 +18,7 @@ from web3.exceptions import Web3Exception
 from web3.providers.rpc import AsyncHTTPProvider
 from web3.types import RPCEndpoint
 
-from copybot.cache import CountingCache
-from copybot.config import SourceSettings
+from copybot.config.settings import SourceSettings
 from copybot.errors import (
     CopybotError,
     MalformedResponse,
@@ -27,14 +26,15 @@ from copybot.errors import (
     RequestRejected,
     UpstreamUnavailable,
 )
-from copybot.http import Guard, cap_recursion_limit
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, checksum, pad_address
 from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
 from copybot.sources.decode import MalformedLog, hex_int
 from copybot.sources.etherscan import FINAL_DEPTH
+from copybot.upstream.cache import CountingCache
+from copybot.upstream.http import Guard, cap_recursion_limit
 
 log = logging.getLogger(__name__)
-cap_recursion_limit()  # web3 imports py_ecc, which raised it to 100,000 (see copybot.http)
+cap_recursion_limit()  # web3 imports py_ecc, which raised it to 100,000 (see copybot.upstream.http)
 
 EXCHANGE_LIST = sorted(checksum(a) for a in EXCHANGES)
 TOO_WIDE = ("range", "too wide", "too large", "more than", "limit exceeded", "results")

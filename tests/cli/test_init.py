@@ -6,9 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from copybot import init
-from copybot.config import Settings, load_settings
-from copybot.init import ask_leaders
+from copybot.cli import init
+from copybot.cli.init import ask_leaders
+from copybot.config.loading import load_settings
+from copybot.config.settings import Settings
 from tests.integration.helpers import run_cli
 
 LEADER_A = "0x2f633efb75256a2f2445110c8978684ab8936643"

@@ -18,7 +18,7 @@ PROBE = """
 import json, sys
 sys.argv = ["copybot", *json.loads(sys.argv[1])]
 try:
-    from copybot.cli import main
+    from copybot.cli.commands import main
     main()
 except SystemExit:
     pass

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from copybot.config import parse_settings
+from copybot.cli.status import snapshot
+from copybot.config.loading import parse_settings
 from copybot.daemon import watch
 from copybot.sandbox import Faults, Sandbox, serve_in_thread
-from copybot.status import snapshot
 from copybot.store import Store
 from tests.integration.helpers import settings_dict
 

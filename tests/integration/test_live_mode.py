@@ -32,12 +32,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from copybot.brokers.live import classify
-from copybot.config import Settings, parse_settings
+from copybot.cli.status import snapshot
+from copybot.config.loading import parse_settings
+from copybot.config.settings import Settings
 from copybot.daemon import watch
 from copybot.errors import InsufficientFunds, OrderRejected, RateLimited, UpstreamUnavailable
 from copybot.models import Skip, to_units
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
-from copybot.status import snapshot
 from copybot.store import Store
 from tests.integration.helpers import KEY_ENV, live_settings_dict, run_cli, write_settings
 from tests.support.fixtures import load_fixture

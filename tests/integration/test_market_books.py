@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from copybot.cache import CountingCache
 from copybot.clock import ManualClock
 from copybot.errors import CopybotError, MalformedResponse, RequestRejected, UpstreamUnavailable
-from copybot.http import Upstream
-from copybot.market import MarketData, after_fill
 from copybot.models import Book, BookLevel, Side
 from copybot.sandbox import Sandbox
+from copybot.upstream.cache import CountingCache
+from copybot.upstream.http import Upstream
+from copybot.upstream.market import MarketData, after_fill
 from tests.integration.helpers import CountingTransport
 
 

@@ -21,15 +21,16 @@ from typing import Any
 import httpx
 import pytest
 
-from copybot.accounts import apply_trade
 from copybot.app import build_app
+from copybot.cli.status import snapshot
 from copybot.clock import ManualClock
-from copybot.config import Settings, load_settings, parse_settings
+from copybot.config.loading import load_settings, parse_settings
+from copybot.config.settings import Settings
 from copybot.daemon import watch
 from copybot.models import MarketInfo, Side, to_units
 from copybot.sandbox import Faults, Sandbox
-from copybot.status import snapshot
 from copybot.store import Store
+from copybot.store.ledger import apply_trade
 from tests.integration.helpers import CountingTransport, run_cli, settings_dict, write_settings
 
 URLS = {

@@ -14,15 +14,15 @@ import httpx
 import pytest
 
 from copybot.app import build_source
-from copybot.cache import CountingCache
+from copybot.cli.status import snapshot
 from copybot.clock import ManualClock, SystemClock
-from copybot.config import parse_settings
+from copybot.config.loading import parse_settings
 from copybot.daemon import watch
 from copybot.errors import InvalidApiKey
 from copybot.protocol import topic_to_address
 from copybot.sandbox import Faults, Sandbox, serve_in_thread
-from copybot.status import snapshot
 from copybot.store import Store
+from copybot.upstream.cache import CountingCache
 from tests.integration.helpers import ground_truth, settings_dict
 
 URLS = {

@@ -13,11 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from copybot.cli.status import snapshot
 from copybot.clock import ManualClock
-from copybot.config import Settings, parse_settings
+from copybot.config.loading import parse_settings
+from copybot.config.settings import Settings
 from copybot.daemon import watch
 from copybot.sandbox import Sandbox
-from copybot.status import snapshot
 from copybot.store import Store
 from tests.integration.helpers import CountingTransport, settings_dict
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from copybot.clock import ManualClock
-from copybot.config import parse_settings
+from copybot.config.loading import parse_settings
 from copybot.daemon import watch
 from copybot.models import Side
 from copybot.protocol import ORDER_FILLED_V2, pad_address
@@ -311,7 +311,7 @@ import asyncio, sys, httpx
 import {module}
 from copybot.clock import ManualClock
 from copybot.errors import MalformedResponse
-from copybot.http import Upstream, build_client
+from copybot.upstream.http import Upstream, build_client
 body = b"[" * 200_000 + b"]" * 200_000
 transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
 up = Upstream("clob", build_client("http://clob", 1.0, 1, transport), ManualClock())

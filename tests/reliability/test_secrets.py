@@ -123,7 +123,7 @@ def test_http2_header_logging_is_silenced_at_debug() -> None:
     header value at DEBUG, including the L2 POLY_PASSPHRASE header: copybot's logging keeps it quiet."""
     secret = "passphrase-" + secrets.token_hex(12)
     script = (
-        "from copybot.logs import setup_logging; setup_logging('DEBUG'); import logging, hpack; "
+        "from copybot.ops.logs import setup_logging; setup_logging('DEBUG'); import logging, hpack; "
         f"hpack.Encoder().encode([(b'poly_passphrase', b'{secret}')]); "
         "logging.getLogger('copybot.test').debug('debug logging is on')"
     )

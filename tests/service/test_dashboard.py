@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from copybot.cli.dashboard import Dashboard, render
+from copybot.cli.status import snapshot
 from copybot.clock import ManualClock
-from copybot.config import parse_settings
+from copybot.config.loading import parse_settings
 from copybot.daemon import CycleReport, watch
-from copybot.dashboard import Dashboard, render
-from copybot.monitor import Monitor
+from copybot.ops.monitor import Monitor
 from copybot.sandbox import Sandbox
-from copybot.status import snapshot
 from copybot.store import Store
 from tests.integration.helpers import settings_dict
 

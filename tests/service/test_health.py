@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from copybot.config import Settings, parse_settings
-from copybot.health import Check, HealthReport, run_checks
+from copybot.config.loading import parse_settings
+from copybot.config.settings import Settings
+from copybot.ops.health import Check, HealthReport, run_checks
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
 from tests.integration.helpers import KEY_ENV, run_cli, settings_dict
 from tests.service.helpers import sandbox_settings

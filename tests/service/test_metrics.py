@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from copybot.daemon import CycleReport
 from copybot.errors import ConfigError
-from copybot.metrics import Metrics, MetricsServer
+from copybot.ops.metrics import Metrics, MetricsServer
 from copybot.sandbox import Sandbox, serve_in_thread
 from copybot.store import CycleStats
 from tests.service.helpers import key_env, sandbox_settings, start_watch

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from copybot.notify import Notifier, watchdog_period
+from copybot.ops.notify import Notifier, watchdog_period
 from copybot.sandbox import Sandbox, serve_in_thread
 from tests.integration.helpers import run_cli
 from tests.service.helpers import key_env, sandbox_settings

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from copybot.config import DEFAULT_PATH, RiskSettings, Settings, api_key, load_settings, resolve_path
+from copybot.config.loading import DEFAULT_PATH, api_key, load_settings, resolve_path
+from copybot.config.settings import RiskSettings, Settings
 from copybot.errors import ConfigError
 
 LEADER = "0x2f633efb75256a2f2445110c8978684ab8936643"

@@ -12,11 +12,11 @@ from typing import Any
 from copybot.brokers.base import PreparedOrder
 from copybot.brokers.paper import PaperBroker
 from copybot.clock import ManualClock
-from copybot.config import parse_settings
+from copybot.config.loading import parse_settings
 from copybot.errors import CopybotError, OrderOutcomeUnknown, UpstreamUnavailable
-from copybot.executor import Executor
 from copybot.models import Book, BookLevel, Fill, MarketInfo, OrderResult, Side, Skip
 from copybot.store import Store
+from copybot.trading.executor import Executor
 
 U = 10**6
 L1 = "0x" + "a1" * 20

@@ -6,10 +6,10 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from copybot.accounts import apply_trade
-from copybot.exposure import Exposure, Holding, holdings
 from copybot.models import MarketInfo, Side
+from copybot.rules.exposure import Exposure, Holding, holdings
 from copybot.store import Store
+from copybot.store.ledger import apply_trade
 
 U = 10**6
 L1, L2 = "0x" + "a1" * 20, "0x" + "b2" * 20

@@ -21,8 +21,8 @@ from copybot.errors import (
     UnsupportedChain,
     UpstreamUnavailable,
 )
-from copybot.http import RateLimiter, Upstream, build_client
 from copybot.sources.etherscan import check_block_number, check_envelope
+from copybot.upstream.http import RateLimiter, Upstream, build_client
 
 BASE = "https://api.etherscan.io/v2/api"
 SECRET = "SECRETKEY0123456789ABCDEFGHIJ"

@@ -16,8 +16,8 @@ import pytest
 
 from copybot.brokers.paper import PaperBroker, walk_book
 from copybot.errors import MalformedResponse
-from copybot.market import parse_book, parse_gamma_market
 from copybot.models import Book, BookLevel, OrderIntent, OrderResult, Side, Skip
+from copybot.upstream.market import parse_book, parse_gamma_market
 
 U = 1_000_000
 TOKEN = 7

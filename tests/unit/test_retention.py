@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from copybot.cli.status import snapshot
 from copybot.models import CopyOutcome, Decision, Fill, OrderIntent, OrderResult, Side
-from copybot.retention import DAY_S, compact
 from copybot.sources.base import PollResult
-from copybot.status import snapshot
 from copybot.store import Store
+from copybot.store.retention import DAY_S, compact
 
 L1 = "0x" + "a1" * 20
 TOKEN = 123456789

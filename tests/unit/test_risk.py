@@ -1,4 +1,4 @@
-"""Sizing and skip rules (copybot.risk): pure tables, money in base units (6 decimals)."""
+"""Sizing and skip rules (copybot.rules.risk): pure tables, money in base units (6 decimals)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from copybot.config import RiskSettings
+from copybot.config.settings import RiskSettings
 from copybot.models import Book, BookLevel, DecisionContext, Fill, MarketInfo, OrderIntent, Side, Skip
-from copybot.risk import buy_spend, decide, sell_shares
+from copybot.rules.risk import buy_spend, decide, sell_shares
 
 U = 1_000_000  # base units per pUSD / per share
 NOW = 1_790_000_000.0

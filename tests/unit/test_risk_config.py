@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from copybot.config import (
-    ExitSettings,
-    RiskSettings,
-    Settings,
-    effective_risk,
-    leader_risks,
-    load_settings,
-    merge_risk,
-)
+from copybot.config.loading import load_settings
+from copybot.config.settings import ExitSettings, RiskSettings, Settings, effective_risk, leader_risks, merge_risk
 from copybot.errors import ConfigError
 from copybot.models import OrderIntent, Skip
-from copybot.risk import decide
+from copybot.rules.risk import decide
 from tests.unit.test_risk import U, full_ctx, make_fill
 
 WHALE = "0x2f633efb75256a2f2445110c8978684ab8936643"

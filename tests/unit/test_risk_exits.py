@@ -1,4 +1,4 @@
-"""Exit rules for open positions (copybot.exits.exit_reason): pure tables."""
+"""Exit rules for open positions (copybot.rules.exits.exit_reason): pure tables."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from copybot.config import ExitSettings
-from copybot.exits import exit_reason
+from copybot.config.settings import ExitSettings
 from copybot.models import OpenPosition
+from copybot.rules.exits import exit_reason
 
 U = 1_000_000
 NOW = 1_790_000_000.0

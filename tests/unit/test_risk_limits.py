@@ -1,4 +1,4 @@
-"""Caps, market filters, minimum sizes, kill switches and staleness (copybot.limits via copybot.risk.decide)."""
+"""Caps, market filters, minimum sizes, kill switches and staleness (rules.limits, through rules.risk.decide)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from copybot.config import RiskSettings
-from copybot.limits import pause_reason
+from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, OrderIntent, Side, Skip, TradingState
-from copybot.risk import decide
+from copybot.rules.limits import pause_reason
+from copybot.rules.risk import decide
 from tests.unit.test_risk import U, book, full_ctx, make_fill, market
 
 SELL = make_fill(Side.SELL, shares=25 * U, collateral=10 * U)  # leader sells 25 shares at 0.40

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copybot.config import RiskSettings
-from copybot.limits import pause_reason
+from copybot.config.settings import RiskSettings
 from copybot.models import Book, BookLevel, DecisionContext, Fill, OrderIntent, Side, Skip, to_units
-from copybot.risk import DEFAULT_TICK, decide
+from copybot.rules.limits import pause_reason
+from copybot.rules.risk import DEFAULT_TICK, decide
 
 U = 1_000_000
 CENT = 10_000

@@ -1,4 +1,4 @@
-"""Sizing modes, price bounds on every tick size, and rounding (copybot.sizing via copybot.risk.decide)."""
+"""Sizing modes, price bounds on every tick size, and rounding (copybot.rules.sizing via copybot.rules.risk.decide)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from copybot.config import RiskSettings
+from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip
-from copybot.risk import decide
-from copybot.sizing import buy_bound, ceil_to, floor_to, price_bound, sell_bound, spend_for
+from copybot.rules.risk import decide
+from copybot.rules.sizing import buy_bound, ceil_to, floor_to, price_bound, sell_bound, spend_for
 from tests.unit.test_risk import TOKEN, U, book, full_ctx, make_fill
 
 

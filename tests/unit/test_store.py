@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from copybot.accounts import remember_market
 from copybot.errors import StoreError
 from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, OrderIntent, OrderResult, Side
 from copybot.store import MIGRATIONS, Store
+from copybot.store.ledger import remember_market
 
 U = 1_000_000
 NOW = 1_790_000_000.0

@@ -22,7 +22,7 @@ from copybot import __version__
 from copybot.errors import ConfigError, CopybotError, PermanentUpstreamError, StoreError
 
 if TYPE_CHECKING:  # pydantic is not imported for --help
-    from copybot.config import Settings
+    from copybot.config.settings import Settings
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Copy Polymarket leaders' trades (paper by default)."
@@ -103,11 +103,11 @@ def watch(
     Under systemd (Type=notify) it reports READY, a watchdog ping with a STATUS line per cycle and
     STOPPING. SIGINT/SIGTERM: no new cycle starts, the current one may finish (30 s at most).
     """
-    from copybot.config import api_key, load_settings
+    from copybot.config.loading import api_key, load_settings
     from copybot.daemon import watch as run_watch
-    from copybot.logs import FORMATS, LEVELS, setup_logging
-    from copybot.monitor import Monitor
-    from copybot.notify import Notifier
+    from copybot.ops.logs import FORMATS, LEVELS, setup_logging
+    from copybot.ops.monitor import Monitor
+    from copybot.ops.notify import Notifier
 
     if log_level.upper() not in LEVELS:
         raise ConfigError(f"--log-level: {log_level!r} is not one of {', '.join(LEVELS)}")
@@ -129,7 +129,7 @@ def watch(
     with contextlib.ExitStack() as stack:
         metrics = None
         if metrics_port is not None:
-            from copybot.metrics import Metrics, MetricsServer
+            from copybot.ops.metrics import Metrics, MetricsServer
 
             metrics = Metrics()
             server = MetricsServer(metrics, metrics_host, metrics_port)
@@ -137,8 +137,8 @@ def watch(
             log.info("metrics at %s", server.url)
         view = None
         if live:
-            from copybot.dashboard import Dashboard
-            from copybot.status import console
+            from copybot.cli.dashboard import Dashboard
+            from copybot.cli.status import console
 
             view = stack.enter_context(Dashboard(console(True), settings.source.poll_interval_s))
         monitor = Monitor(dashboard=view, metrics=metrics, log_copies=view is None)
@@ -158,7 +158,7 @@ def _live_key(settings: Settings, live_flag: bool) -> str | None:
         raise ConfigError("--live: the settings say mode: paper; set mode: live to trade real money")
     if settings.mode != "live":
         return None
-    from copybot.secrets import private_key
+    from copybot.config.secrets import private_key
 
     return private_key(settings)
 
@@ -167,9 +167,9 @@ def _live_key(settings: Settings, live_flag: bool) -> str | None:
 @exits
 def resume(config: ConfigOpt = None) -> None:
     """Lift a kill-switch pause (daily loss, failures in a row) so new BUYs are copied again."""
-    from copybot.config import load_settings
-    from copybot.killswitch import resume as lift
+    from copybot.config.loading import load_settings
     from copybot.store import Store
+    from copybot.trading.killswitch import resume as lift
 
     settings = load_settings(config)
     store = Store.open(settings.storage.path, create=False)
@@ -200,8 +200,8 @@ def health(
     """
     import time
 
-    from copybot.config import api_key, load_settings, resolve_path
-    from copybot.health import Check, HealthReport, default_max_age, run_checks
+    from copybot.config.loading import api_key, load_settings, resolve_path
+    from copybot.ops.health import Check, HealthReport, default_max_age, run_checks
 
     t0 = time.perf_counter()
     settings = load_settings(config)
@@ -210,7 +210,7 @@ def health(
     limit = default_max_age(settings) if max_age is None else max_age
     wallet_key = None
     if settings.mode == "live":
-        from copybot.secrets import private_key
+        from copybot.config.secrets import private_key
 
         wallet_key = private_key(settings)
     checks = asyncio.run(run_checks(settings, key, max_age_s=limit, timeout_s=timeout, private_key=wallet_key)).checks
@@ -237,7 +237,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a commented settings file; asks for leader addresses on a terminal when none are given."""
-    from copybot.init import ask_leaders, check_address, write_settings_file
+    from copybot.cli.init import ask_leaders, check_address, write_settings_file
 
     if path.exists() and not force:  # before asking anything
         raise ConfigError(f"{path}: already exists; not overwriting it (use --force to replace it)")
@@ -261,8 +261,8 @@ def status(
     """Show bankroll, leaders, recent copies, open positions and loop health from the database."""
     import time
 
-    from copybot.config import load_settings
-    from copybot.status import render, snapshot
+    from copybot.cli.status import render, snapshot
+    from copybot.config.loading import load_settings
     from copybot.store import Store
 
     settings = load_settings(config)
@@ -274,7 +274,7 @@ def status(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
-        from copybot.status import console
+        from copybot.cli.status import console
 
         render(data, console(sys.stdout.isatty()))
 
@@ -288,7 +288,7 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its settings and database.")] = Path("demo-run"),
 ) -> None:
     """Start the sandbox on loopback, copy its leaders in paper mode for a while, then show the status."""
-    from copybot.demo import run_demo
+    from copybot.cli.demo import run_demo
 
     run_demo(duration=duration, seed=seed, leaders=leaders, workdir=workdir, live=sys.stdout.isatty())
 

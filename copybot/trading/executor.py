@@ -21,14 +21,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from copybot.accounts import LOT, ExitOutcome, NewOrder
 from copybot.brokers.base import Broker
 from copybot.clock import Clock
-from copybot.config import RiskSettings, Settings, leader_risks
+from copybot.config.settings import RiskSettings, Settings, leader_risks
 from copybot.errors import CopybotError, MalformedResponse, OrderOutcomeUnknown, SkipError, TransientError
-from copybot.exposure import Exposure
-from copybot.killswitch import count_outcomes, trading_state
-from copybot.market import MarketData, after_fill
 from copybot.models import (
     Book,
     CopyOutcome,
@@ -42,8 +38,12 @@ from copybot.models import (
     TradingState,
     from_units,
 )
-from copybot.risk import decide
+from copybot.rules.exposure import Exposure
+from copybot.rules.risk import decide
 from copybot.store import PendingFill, Store
+from copybot.store.ledger import LOT, ExitOutcome, NewOrder
+from copybot.trading.killswitch import count_outcomes, trading_state
+from copybot.upstream.market import MarketData, after_fill
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from copybot.cache import CountingCache
 from copybot.errors import CopybotError, MalformedResponse, RequestRejected
-from copybot.http import Upstream
 from copybot.models import Book, BookLevel, MarketInfo, Side, from_units
+from copybot.upstream.cache import CountingCache
+from copybot.upstream.http import Upstream
 
 GAMMA_BATCH = 20  # clob_token_ids per Gamma request
 BOOKS_BATCH = 50  # tokens per POST /books

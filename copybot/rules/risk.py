@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
-from copybot.config import RiskSettings
-from copybot.limits import (
+from copybot.config.settings import RiskSettings
+from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip, to_units
+from copybot.protocol import UNIT
+from copybot.rules.limits import (
     cap_reason,
     market_filter_reason,
     open_positions_reason,
@@ -35,9 +37,7 @@ from copybot.limits import (
     rooms,
     tightest,
 )
-from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip, to_units
-from copybot.protocol import UNIT
-from copybot.sizing import (
+from copybot.rules.sizing import (
     CENT,
     SHARE_STEP,
     buy_bound,

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from copybot.config import Settings
+from copybot.config.settings import Settings
 from copybot.errors import CopybotError, RateLimited
 from copybot.models import from_units
 from copybot.sources.etherscan import check_block_number

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
-from copybot.config import RiskSettings
+from copybot.config.settings import RiskSettings
 from copybot.models import Fill, Side, from_units, to_units
 from copybot.protocol import UNIT
 

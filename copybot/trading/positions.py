@@ -21,16 +21,16 @@ import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 
-from copybot.accounts import LOT, ExitOutcome, NewOrder
 from copybot.brokers.base import Broker
 from copybot.clock import Clock
-from copybot.config import Settings, effective_risk
+from copybot.config.settings import Settings, effective_risk
 from copybot.errors import CopybotError, OrderOutcomeUnknown, SkipError, TransientError
-from copybot.exits import exit_reason
-from copybot.market import MarketData
 from copybot.models import Book, OpenPosition, OrderIntent, OrderResult, Side, Skip, value_at
-from copybot.sizing import sell_bound
+from copybot.rules.exits import exit_reason
+from copybot.rules.sizing import sell_bound
 from copybot.store import Store
+from copybot.store.ledger import LOT, ExitOutcome, NewOrder
+from copybot.upstream.market import MarketData
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from copybot import accounts
 from copybot.errors import StoreError
-from copybot.ingest import drop_vanished, insert_fill
 from copybot.models import CopyOutcome, Fill, Side
-from copybot.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and health read them here
-from copybot.schema import SCHEMA_VERSION as SCHEMA_VERSION
-from copybot.schema import statements
 from copybot.sources.base import PollResult
+from copybot.store import ledger
+from copybot.store.fills import drop_vanished, insert_fill
+from copybot.store.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and health read them here
+from copybot.store.schema import SCHEMA_VERSION as SCHEMA_VERSION
+from copybot.store.schema import statements
 
 CYCLES_KEPT = 2000
 
@@ -171,20 +171,20 @@ class Store:
         """Live: the wallet's collateral as the exchange just reported it, with the ledger's sum at
         that moment, so :meth:`bankroll_cash` can add the trades booked since."""
         with self.tx() as c:
-            ledger = int(c.execute("SELECT amount FROM ledger_total WHERE id = 1").fetchone()[0])
+            booked = int(c.execute("SELECT amount FROM ledger_total WHERE id = 1").fetchone()[0])
             c.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("live_cash", str(units)), ("live_cash_ledger", str(ledger))],
+                [("live_cash", str(units)), ("live_cash_ledger", str(booked))],
             )
 
     def bankroll_cash(self) -> int:
         """The cash to show: paper, the ledger; live, the wallet balance last read plus what the
         trades booked since then moved (the live ledger starts at 0, not at the wallet's balance)."""
-        ledger = self.cash()
+        booked = self.cash()
         wallet, at = self.meta("live_cash"), self.meta("live_cash_ledger")
         if wallet is None:
-            return ledger
-        return int(wallet) + (ledger - int(at) if at is not None else 0)
+            return booked
+        return int(wallet) + (booked - int(at) if at is not None else 0)
 
     # ---- leaders and fills ----------------------------------------------------------------
     def sync_leaders(self, leaders: Iterable[tuple[str, str]], now: float) -> None:
@@ -252,7 +252,7 @@ class Store:
         try:
             with self.tx() as c:
                 for fill_id, o in outcomes:
-                    accounts.record_copy(c, fill_id, o, mode, now)
+                    ledger.record_copy(c, fill_id, o, mode, now)
         except sqlite3.IntegrityError as exc:  # a fill decided twice: a bug, never silently accepted
             raise StoreError(f"refusing to record a batch of decisions: {exc}") from None
 
@@ -287,10 +287,10 @@ class Store:
             )
 
     # ---- orders: intents before sending, outcomes after ---------------------------------------
-    def write_intent(self, order: accounts.NewOrder, now: float) -> bool:
+    def write_intent(self, order: ledger.NewOrder, now: float) -> bool:
         """Record an order before it is sent (its own transaction). False if the key exists."""
         with self.tx() as c:
-            return accounts.write_intent(c, order, now)
+            return ledger.write_intent(c, order, now)
 
     def set_order_status(self, client_key: str, status: str, now: float) -> None:
         with self.tx() as c:
@@ -303,10 +303,10 @@ class Store:
     def orders_for_fill(self, fill_id: int) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM orders WHERE fill_id = ?", (fill_id,)).fetchone()[0])
 
-    def record_exit(self, exit_: accounts.ExitOutcome, mode: str, now: float) -> None:
+    def record_exit(self, exit_: ledger.ExitOutcome, mode: str, now: float) -> None:
         """A position exit (TP/SL/trailing/max hold/resolution) with its order, trade and ledger row."""
         with self.tx() as c:
-            accounts.record_exit(c, exit_, mode, now)
+            ledger.record_exit(c, exit_, mode, now)
 
     def fill(self, fill_id: int) -> PendingFill | None:
         row = self._conn.execute("SELECT * FROM fills WHERE id = ?", (fill_id,)).fetchone()

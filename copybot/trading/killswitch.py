@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
-from copybot.config import RiskSettings
-from copybot.limits import pause_reason
+from copybot.config.settings import RiskSettings
 from copybot.models import TradingState
+from copybot.rules.limits import pause_reason
 from copybot.store import Store
 
 

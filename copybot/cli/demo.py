@@ -14,14 +14,14 @@ from pathlib import Path
 
 import yaml
 
-from copybot.config import api_key, load_settings
+from copybot.cli.dashboard import Dashboard
+from copybot.cli.status import console as status_console
+from copybot.cli.status import renderables, snapshot
+from copybot.config.loading import api_key, load_settings
 from copybot.daemon import watch
-from copybot.dashboard import Dashboard
-from copybot.logs import log_outcomes, setup_logging
-from copybot.monitor import Monitor
+from copybot.ops.logs import log_outcomes, setup_logging
+from copybot.ops.monitor import Monitor
 from copybot.sandbox import Sandbox, serve_in_thread
-from copybot.status import console as status_console
-from copybot.status import renderables, snapshot
 from copybot.store import Store
 
 KEY_ENV = "COPYBOT_SANDBOX_ETHERSCAN_KEY"

@@ -1,6 +1,6 @@
 """Pure limit checks for new BUYs: market filters, caps on what we hold, and the kill switches.
 
-Each check returns a reason ("" = fine) or the room left under each cap; ``copybot.risk.decide``
+Each check returns a reason ("" = fine) or the room left under each cap; ``copybot.rules.risk.decide``
 composes them. Exits (SELLs) are never limited here: nothing in this module ever blocks one.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from copybot.config import RiskSettings
+from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, to_units
-from copybot.sizing import CENT, floor_to, usdc
+from copybot.rules.sizing import CENT, floor_to, usdc
 
 
 class PauseInputs(Protocol):

@@ -1,20 +1,14 @@
-"""Settings: one frozen, validated object built from YAML plus ``COPYBOT__SECTION__KEY`` env overrides.
+"""Settings: one frozen, validated object (pydantic), section by section, with every default.
 
-Where the file comes from: ``--config PATH``, else ``$COPYBOT_CONFIG``, else ``./settings.yaml``.
-Every problem becomes a :class:`ConfigError` whose one-line message names the file and the key,
-including a key written twice in one mapping (plain ``yaml.safe_load`` would keep the last silently).
-Secrets are never stored in the file: settings only name the environment variables holding them.
+Built from a file by :mod:`copybot.config.loading`. Secrets are never stored here: settings only
+name the environment variables (or the 0600 file) holding them.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,12 +21,6 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-
-from copybot import strict_yaml
-from copybot.errors import ConfigError
-
-ENV_PREFIX = "COPYBOT__"
-DEFAULT_PATH = Path("settings.yaml")
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -123,7 +111,7 @@ class GammaSettings(HttpService):
 
 
 class RiskSettings(_Section):
-    """Sizing, caps, execution guards and kill switches, applied by ``copybot.risk.decide``.
+    """Sizing, caps, execution guards and kill switches, applied by ``copybot.rules.risk.decide``.
 
     Money keys are pUSD (``*_usdc``); fractions are plain fractions (0.02 = 2%, never 2). A cap or
     switch set to 0 is off. ``leaders[].risk`` may override any of these keys for one leader
@@ -216,7 +204,7 @@ class Leader(_Section):
 
 
 class ExitSettings(_Section):
-    """When an open position is closed by copybot itself (see ``copybot.exits.exit_reason``).
+    """When an open position is closed by copybot itself (see ``copybot.rules.exits.exit_reason``).
 
     Fractions are of the position's cost basis (take_profit 0.5 = exit at +50%, stop_loss 0.25 =
     exit at -25%), judged on the best bid; 0 turns a rule off. ``risk.min_hold_s`` delays TP/SL.
@@ -330,98 +318,3 @@ def effective_risk(settings: Settings, leader_address: str) -> RiskSettings:
 def leader_risks(settings: Settings) -> dict[str, RiskSettings]:
     """:func:`effective_risk` for every leader, keyed by lowercase address: compute once, look up per fill."""
     return {leader.address: merge_risk(settings.risk, leader.risk) for leader in settings.leaders}
-
-
-def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if cli_path:
-        return Path(cli_path)
-    if env.get("COPYBOT_CONFIG"):
-        return Path(env["COPYBOT_CONFIG"])
-    return DEFAULT_PATH
-
-
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str], where: str) -> None:
-    for name, raw in environ.items():
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
-        if not keys:
-            continue
-        try:
-            value = strict_yaml.load(raw) if raw.strip() else ""
-        except strict_yaml.DuplicateKey as exc:
-            key = _loc((*keys, *exc.path))
-            raise ConfigError(f"{where}: {key}: environment variable {name} has a duplicate key") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: {'.'.join(keys)}: environment variable {name} is not valid YAML") from exc
-        node = data
-        for key in keys[:-1]:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-        node[keys[-1]] = value
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def parse_settings(data: object, where: str, environ: Mapping[str, str] | None = None) -> Settings:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: (top level): must be a mapping of keys to values")
-    data = dict(data)
-    _apply_env(data, os.environ if environ is None else environ, where)
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise ConfigError(f"{where}: {_loc(tuple(err['loc']))}: {msg}") from None
-    return settings
-
-
-def load_settings(cli_path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    path = resolve_path(cli_path, environ)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: settings file not found (copy settings.example.yaml to start)") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: (file): not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = strict_yaml.load(text)
-    except strict_yaml.DuplicateKey as exc:
-        where = f"line {exc.line}; first at line {exc.first}"
-        raise ConfigError(f"{path}: {_loc(exc.path)}: duplicate key ({where})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: (yaml): not valid YAML{where}") from None
-    return parse_settings(data, str(path), environ)
-
-
-def api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
-    """The Etherscan API key, read from the environment variable the settings name.
-
-    Only the Etherscan source needs it: with ``source.kind: rpc`` this returns "".
-    """
-    if settings.source.kind != "etherscan":
-        return ""
-    env = os.environ if environ is None else environ
-    var = settings.source.etherscan.api_key_env
-    key = env.get(var, "").strip()
-    if not key:
-        raise ConfigError(f"source.etherscan.api_key_env: environment variable {var} is not set or empty")
-    return key

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from copybot.config import ExitSettings
+from copybot.config.settings import ExitSettings
 from copybot.models import OpenPosition
-from copybot.sizing import fmt, usdc
+from copybot.rules.sizing import fmt, usdc
 
 
 def _pct(fraction: Decimal) -> str:

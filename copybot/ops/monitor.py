@@ -13,15 +13,15 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from copybot.logs import log_outcomes
+from copybot.cli.status import snapshot
 from copybot.models import CopyOutcome
-from copybot.status import snapshot
+from copybot.ops.logs import log_outcomes
 
 if TYPE_CHECKING:
     from copybot.app import App
+    from copybot.cli.dashboard import Dashboard
     from copybot.daemon import CycleReport
-    from copybot.dashboard import Dashboard
-    from copybot.metrics import Metrics
+    from copybot.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

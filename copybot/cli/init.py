@@ -13,12 +13,13 @@ from pathlib import Path
 
 import yaml
 
-from copybot.config import Settings, parse_settings
+from copybot.config.loading import parse_settings
+from copybot.config.settings import Settings
 from copybot.errors import ConfigError
 
 # The example next to the package (a source checkout or an editable install, as the README's
 # install does): the one place every key is documented, so init never drifts from it.
-EXAMPLE = Path(__file__).resolve().parent.parent / "settings.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "settings.example.yaml"
 HEADER = "# written by `copybot init` from settings.example.yaml; see it for every key and default.\n"
 LEADERS_HELP = (
     "# the wallets to copy: the proxy/safe wallet shown on the Polymarket profile, not the owner's EOA.",

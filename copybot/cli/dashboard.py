@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from copybot.cli.status import copies_table, leaders_table, positions_table, summary_text
 from copybot.clock import iso
-from copybot.status import copies_table, leaders_table, positions_table, summary_text
 
 if TYPE_CHECKING:  # rendering needs only the report's shape, not the loop and its app
     from copybot.daemon import CycleReport

@@ -11,7 +11,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from copybot.config import Settings
+from copybot.config.settings import Settings
 from copybot.errors import ConfigError
 
 
