@@ -30,12 +30,12 @@ from copybot.brokers.paper import walk_book
 from copybot.config.loading import parse_settings
 from copybot.config.settings import ExitSettings, Settings
 from copybot.models import MarketInfo, OpenPosition, OrderIntent, Side, Skip
-from copybot.protocol import UNIT
+from copybot.protocol import LOT, UNIT
 from copybot.rules.exits import exit_reason
 from copybot.rules.sizing import sell_bound
 from copybot.sandbox import Faults, Sandbox, serve_in_thread
 from copybot.store import Store
-from copybot.store.ledger import LOT, ExitOutcome, apply_trade
+from copybot.store.ledger import ExitOutcome, apply_trade
 from copybot.upstream.market import parse_book
 
 STOP_LOSS = Decimal("0.01")  # with positions bought at 0.99, every position is below its stop

@@ -26,6 +26,7 @@ from copybot.config.settings import Settings
 from copybot.errors import PermanentUpstreamError, TransientError
 from copybot.models import CopyOutcome, from_units
 from copybot.ops.notify import Notifier, watchdog_period
+from copybot.protocol import CENT
 from copybot.store import CycleStats
 from copybot.store.retention import compact
 
@@ -104,7 +105,7 @@ class Daemon:
     def summary(self, report: CycleReport | None = None) -> str:
         """One line for systemd's STATUS= (shown by ``systemctl status``)."""
         store = self.app.store
-        cash = from_units(store.bankroll_cash()).quantize(from_units(10_000))
+        cash = from_units(store.bankroll_cash()).quantize(from_units(CENT))
         fills, copies = store.totals()  # all-time, kept by triggers: no table scan every cycle
         line = f"cycle {self.cycles}, fills {fills}, copies {copies}, cash {cash} USDC"
         if report is not None:

@@ -11,7 +11,7 @@ from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any
 
-from copybot.protocol import UNIT
+from copybot.protocol import DEFAULT_TICK, UNIT
 
 
 class Side(StrEnum):
@@ -83,7 +83,7 @@ class Book:
     market: str  # condition id
     bids: tuple[BookLevel, ...]
     asks: tuple[BookLevel, ...]
-    tick_size: Decimal = Decimal("0.01")
+    tick_size: Decimal = DEFAULT_TICK
     min_order_size: Decimal = Decimal(0)
     neg_risk: bool = False
     timestamp_ms: int = 0

@@ -6,12 +6,16 @@ lowercase for comparison; use :func:`checksum` for display.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Final
 
 CHAIN_ID: Final = 137
 DECIMALS: Final = 6
 UNIT: Final = 10**DECIMALS  # base units per pUSD / per share
+CENT: Final = UNIT // 100  # base units in 0.01 pUSD: order collateral is a whole number of cents
+LOT: Final = UNIT // 100  # base units in 0.01 share: the smallest size the CLOB trades
+DEFAULT_TICK: Final = Decimal("0.01")  # a market's price step when its book does not say
 
 CTF_EXCHANGE_V1: Final = "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e"
 NEG_RISK_EXCHANGE_V1: Final = "0xc5d563a36ae78145c45a50134d48a1215220f80a"

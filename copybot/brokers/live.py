@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from py_clob_client_v2.client import ClobClient
@@ -41,11 +41,11 @@ from copybot.errors import (
     UpstreamUnavailable,
 )
 from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
+from copybot.protocol import CENT, CHAIN_ID
 from copybot.upstream.http import cap_recursion_limit
 
 log = logging.getLogger(__name__)
 cap_recursion_limit()  # eth_account imports py_ecc, which raised it to 100,000 (see copybot.upstream.http)
-CENT = Decimal("0.01")
 
 
 def _message(exc: PolyException) -> str:
@@ -116,7 +116,7 @@ class LiveBroker:
         host: str,
         private_key: str,
         *,
-        chain_id: int = 137,
+        chain_id: int = CHAIN_ID,
         signature_type: int = 0,
         funder: str | None = None,
         order_type: str = "FOK",
@@ -157,7 +157,7 @@ class LiveBroker:
                 await self._run(self._client.update_balance_allowance, params)
             except _SkipSignal as sig:
                 return sig.skip
-        amount = from_units(intent.amount).quantize(CENT, rounding=ROUND_DOWN)
+        amount = from_units(intent.amount - intent.amount % CENT)  # whole cents, rounded down
         args = MarketOrderArgsV2(
             token_id=str(intent.token_id),
             amount=_sdk_float(amount),

@@ -21,6 +21,7 @@ from copybot.config.loading import api_key, load_settings
 from copybot.daemon import watch
 from copybot.ops.logs import log_outcomes, setup_logging
 from copybot.ops.monitor import Monitor
+from copybot.protocol import CHAIN_ID
 from copybot.sandbox import Sandbox, serve_in_thread
 from copybot.store import Store
 
@@ -36,7 +37,7 @@ def demo_settings(box: Sandbox, urls: dict[str, str], db: Path) -> dict[str, obj
             "kind": "etherscan",
             "poll_interval_s": 2.0,
             "start_block": max(0, box.latest_block() - HISTORY_BLOCKS),
-            "etherscan": {"url": urls["etherscan"], "chain_id": 137, "api_key_env": KEY_ENV},
+            "etherscan": {"url": urls["etherscan"], "chain_id": CHAIN_ID, "api_key_env": KEY_ENV},
         },
         "clob": {"url": urls["clob"]},
         "gamma": {"url": urls["gamma"]},

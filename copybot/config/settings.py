@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from copybot.protocol import CHAIN_ID
+
 NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 
@@ -62,7 +64,7 @@ def _address(value: object) -> str:
 
 class EtherscanSettings(_Section):
     url: HttpUrl = "https://api.etherscan.io/v2/api"
-    chain_id: int = Field(137, gt=0)
+    chain_id: int = Field(CHAIN_ID, gt=0)
     api_key_env: str = "ETHERSCAN_API_KEY"
     calls_per_second: float = Field(3.0, gt=0, le=100)
     daily_budget: int = Field(100_000, ge=1)

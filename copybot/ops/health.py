@@ -16,7 +16,6 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +24,7 @@ import httpx
 from copybot.config.settings import Settings
 from copybot.errors import CopybotError, RateLimited
 from copybot.models import from_units
+from copybot.protocol import CENT
 from copybot.sources.etherscan import check_block_number
 from copybot.store import SCHEMA_VERSION, Store
 
@@ -193,7 +193,7 @@ async def _wallet(settings: Settings, private_key: str) -> str:
     broker = build_broker(settings, private_key)
     await broker.start()
     balance, allowances = await broker.collateral_state()  # type: ignore[attr-defined]
-    cash = from_units(balance).quantize(Decimal("0.01"))
+    cash = from_units(balance).quantize(from_units(CENT))
     if balance <= 0:
         raise CheckFailed("wallet holds no pUSD: fund it before trading")
     if not allowances or min(allowances) <= 0:

@@ -11,7 +11,8 @@ from typing import Protocol
 
 from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, to_units
-from copybot.rules.sizing import CENT, floor_to, usdc
+from copybot.protocol import CENT
+from copybot.rules.sizing import floor_to, usdc
 
 
 class PauseInputs(Protocol):

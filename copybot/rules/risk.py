@@ -28,7 +28,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip, to_units
-from copybot.protocol import UNIT
+from copybot.protocol import CENT, DEFAULT_TICK, LOT, UNIT
 from copybot.rules.limits import (
     cap_reason,
     market_filter_reason,
@@ -38,8 +38,6 @@ from copybot.rules.limits import (
     tightest,
 )
 from copybot.rules.sizing import (
-    CENT,
-    SHARE_STEP,
     buy_bound,
     buy_spend,
     ceil_to,
@@ -55,7 +53,6 @@ from copybot.rules.sizing import (
 
 __all__ = ["buy_spend", "decide", "pause_reason", "sell_shares"]
 
-DEFAULT_TICK = Decimal("0.01")  # without a book (old callers); CLOB ticks are 0.1, 0.01, 0.001, 0.0001
 
 
 def decide(fill: Fill, ctx: DecisionContext, risk: RiskSettings) -> OrderIntent | Skip:
@@ -197,13 +194,13 @@ def _decide_sell(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: 
     if isinstance(tick, Skip):
         return tick
     mirrored = sell_shares(fill, ctx.our_shares, ctx.leader_holding)
-    shares = floor_to(mirrored, SHARE_STEP)  # DOWN to 0.01 share: never more than we hold
+    shares = floor_to(mirrored, LOT)  # DOWN to 0.01 share: never more than we hold
     details["mirrored_shares"] = usdc(mirrored)
     if shares <= 0:
         return Skip("too small: mirrored sell rounds to zero shares", details)
     minimum = to_units(ctx.book.min_order_size) if ctx.book is not None else 0
     if shares < minimum:
-        everything = floor_to(ctx.our_shares, SHARE_STEP)
+        everything = floor_to(ctx.our_shares, LOT)
         if everything < minimum:
             return Skip(
                 f"min size: we hold {usdc(everything)} shares, below the market minimum {usdc(minimum)}", details

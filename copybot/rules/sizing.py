@@ -13,10 +13,8 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from copybot.config.settings import RiskSettings
 from copybot.models import Fill, Side, from_units, to_units
-from copybot.protocol import UNIT
+from copybot.protocol import CENT, UNIT
 
-CENT = UNIT // 100  # base units in 0.01 pUSD: BUY collateral is a whole number of cents
-SHARE_STEP = UNIT // 100  # base units in 0.01 share: SELL sizes are whole hundredths of a share
 MIN_DISTANCE = Decimal("0.001")  # risk sizing: the price distance never counts as less than 0.1% of price
 
 
@@ -113,7 +111,7 @@ def sell_shares(fill: Fill, our_shares: int, leader_holding: int | None) -> int:
     """Shares to sell mirroring a leader SELL of ``fill.shares`` out of ``leader_holding``.
 
     The same fraction of our shares (rounded down to a base unit; the caller rounds to
-    :data:`SHARE_STEP`); all of them when the leader's holding is unknown (they bought before we
+    :data:`~copybot.protocol.LOT`); all of them when the leader's holding is unknown (they bought before we
     followed) or the sell is at least all they were seen holding.
     """
     if leader_holding is None or fill.shares >= leader_holding:

@@ -15,8 +15,7 @@ from decimal import Decimal
 
 from copybot.errors import StoreError
 from copybot.models import CopyOutcome, Decision, MarketInfo, OrderIntent, OrderResult, Side
-
-LOT = 10_000  # 0.01 share in base units: the smallest size the CLOB trades
+from copybot.protocol import LOT
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,11 @@ from copybot.models import (
     TradingState,
     from_units,
 )
+from copybot.protocol import LOT
 from copybot.rules.exposure import Exposure
 from copybot.rules.risk import decide
 from copybot.store import PendingFill, Store
-from copybot.store.ledger import LOT, ExitOutcome, NewOrder
+from copybot.store.ledger import ExitOutcome, NewOrder
 from copybot.trading.killswitch import count_outcomes, trading_state
 from copybot.upstream.market import MarketData, after_fill
 

@@ -26,10 +26,11 @@ from copybot.clock import Clock
 from copybot.config.settings import Settings, effective_risk
 from copybot.errors import CopybotError, OrderOutcomeUnknown, SkipError, TransientError
 from copybot.models import Book, OpenPosition, OrderIntent, OrderResult, Side, Skip, value_at
+from copybot.protocol import LOT
 from copybot.rules.exits import exit_reason
 from copybot.rules.sizing import sell_bound
 from copybot.store import Store
-from copybot.store.ledger import LOT, ExitOutcome, NewOrder
+from copybot.store.ledger import ExitOutcome, NewOrder
 from copybot.upstream.market import MarketData
 
 log = logging.getLogger(__name__)
