@@ -35,10 +35,11 @@ from bench.common import Section, ratio
 from copybot.brokers.paper import walk_book
 from copybot.config.loading import parse_settings
 from copybot.daemon import watch
+from copybot.errors import MalformedLog
 from copybot.models import OrderIntent, Side, Skip, to_units
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, checksum, pad_address, topic_to_address
 from copybot.sandbox import Faults, Sandbox, serve_in_thread
-from copybot.sources.decode import MalformedLog, decode_log
+from copybot.sources.decode import decode_log
 from copybot.upstream.market import parse_book
 
 FILLS_PER_BLOCK = 3.0  # leader fills per block, about, whatever the number of leaders

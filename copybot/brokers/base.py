@@ -9,6 +9,7 @@ brokers are chosen once, in ``copybot.app``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from copybot.models import Book, OrderIntent, OrderResult, Skip
@@ -44,4 +45,13 @@ class Broker(Protocol):
 
     async def balance(self) -> int | None:
         """Collateral available to trade (base units), or None when the store's ledger is the bankroll."""
+        ...
+
+    async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
+        """Collect a resolved position (``payout`` per share, 1 or 0): what it paid, or None when it
+        is redeemed outside copybot (the position is then marked redeemable)."""
+        ...
+
+    async def check_wallet(self) -> str:
+        """What ``health`` shows for the wallet trading is done with; ``CheckFailed`` when it cannot trade."""
         ...

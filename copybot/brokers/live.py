@@ -34,11 +34,19 @@ from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrde
 
 from copybot.brokers.base import PreparedOrder
 from copybot.errors import (
+    CheckFailed,
+    CopybotError,
     InsufficientFunds,
+    OrderNotFilled,
     OrderOutcomeUnknown,
     OrderRejected,
+    OrderVersionChanged,
+    OrderVersionMismatch,
     RateLimited,
+    SkipError,
+    UpstreamRestarting,
     UpstreamUnavailable,
+    error_for_status,
 )
 from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
 from copybot.protocol import CENT, CHAIN_ID
@@ -56,23 +64,22 @@ def _message(exc: PolyException) -> str:
     return str(msg or type(exc).__name__)[:200]
 
 
-def classify(exc: PolyException) -> Exception | Skip:
-    """An SDK error -> what copybot does about it (production error bodies, protocol.md §6)."""
+def classify(exc: PolyException) -> CopybotError:
+    """An SDK error -> the error tree. The status decides first (``errors.error_for_status``); a 4xx
+    is then told apart by the CLOB's own error text (production bodies, protocol.md §6)."""
     status = getattr(exc, "status_code", None)
     text = _message(exc)
     lowered = text.lower()
-    if status == 429:
-        return RateLimited(f"clob: rate limited (429): {text}")
-    if status == 425 or (status is not None and status >= 500):
-        return UpstreamUnavailable(f"clob: HTTP {status}: {text}")
     if status is None:
         return UpstreamUnavailable(f"clob: no answer: {text}")
+    if status == 429 or status == 425 or status >= 500:
+        return error_for_status(status, "clob", text)
     if "fully filled or killed" in lowered or "couldn't be fully filled" in lowered:
-        return Skip(f"not filled: FOK order killed ({text})")
+        return OrderNotFilled(f"not filled: FOK order killed ({text})")
     if "balance" in lowered or "allowance" in lowered:
         return InsufficientFunds(f"clob: {text}")
     if "version" in lowered:
-        return OrderRejected(f"clob: order version mismatch: {text}")
+        return OrderVersionMismatch(f"clob: order version mismatch: {text}")
     if "tick" in lowered:
         return OrderRejected(f"clob: tick size: {text}")
     if "minimum" in lowered or "lower than" in lowered:
@@ -137,10 +144,7 @@ class LiveBroker:
             try:
                 return await asyncio.to_thread(fn, *args)
             except PolyException as exc:
-                verdict = classify(exc)
-                if isinstance(verdict, Skip):
-                    raise _SkipSignal(verdict) from None
-                raise verdict from None
+                raise classify(exc) from None
 
     async def start(self) -> None:
         """Derive (or create) the L2 API credentials from the key."""
@@ -153,10 +157,7 @@ class LiveBroker:
         if intent.side is Side.SELL:
             # right after a BUY the CLOB's balance cache may not show the shares yet
             params = BalanceAllowanceParams(asset_type=AssetType.CONDITIONAL, token_id=str(intent.token_id))
-            try:
-                await self._run(self._client.update_balance_allowance, params)
-            except _SkipSignal as sig:
-                return sig.skip
+            await self._run(self._client.update_balance_allowance, params)
         amount = from_units(intent.amount - intent.amount % CENT)  # whole cents, rounded down
         args = MarketOrderArgsV2(
             token_id=str(intent.token_id),
@@ -166,10 +167,7 @@ class LiveBroker:
             order_type=self._order_type,
         )
         options = PartialCreateOrderOptions(tick_size=str(book.tick_size), neg_risk=book.neg_risk)
-        try:
-            signed = await self._run(self._client.create_market_order, args, options)
-        except _SkipSignal as sig:
-            return sig.skip
+        signed = await self._run(self._client.create_market_order, args, options)
         return PreparedOrder(self._order_hash(signed, book.neg_risk), intent, signed)
 
     def _order_hash(self, signed: Any, neg_risk: bool) -> str:
@@ -181,23 +179,19 @@ class LiveBroker:
     async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
         try:
             answer = await self._run(self._client.post_order, order.payload, self._order_type)
-        except _SkipSignal as sig:
-            return sig.skip
-        except RateLimited:
-            raise  # refused before matching: safe to retry
-        except OrderRejected as exc:
-            if "version mismatch" not in str(exc):
-                raise
+        except OrderNotFilled as exc:
+            return Skip(str(exc))
+        except OrderVersionMismatch as exc:
             # The exchange moved to a new order version. The SDK caches the version and cannot
             # see the mismatch when signing and posting are separate calls: start a fresh client
             # (same credentials) so the next attempt is signed for the new version.
             creds = self._client.creds
             self._client = self._new_client()
             self._client.set_api_creds(creds)
-            raise VersionChanged(f"{exc}; the order will be signed again") from None
+            raise OrderVersionChanged(f"{exc}; the order will be signed again") from None
+        except (RateLimited, UpstreamRestarting):
+            raise  # refused before matching (429, or 425 while the engine restarts): nothing executed
         except UpstreamUnavailable as exc:
-            if "HTTP 425" in str(exc):
-                raise  # the engine was restarting: nothing executed
             raise OrderOutcomeUnknown(str(exc)) from None  # a lost answer: the order may have executed
         if not isinstance(answer, dict):
             # The order may have executed (the SDK returns a truncated body as a string): the
@@ -216,7 +210,7 @@ class LiveBroker:
         CLOB never saw it (so it is safe to decide again)."""
         try:
             order = await self._run(self._client.get_order, order_id)
-        except (_SkipSignal, OrderRejected):
+        except SkipError:
             return None  # 404 "order not found": never accepted
         if not isinstance(order, dict) or not order:
             return None
@@ -234,15 +228,23 @@ class LiveBroker:
     async def balance(self) -> int | None:
         return await self.collateral_balance()
 
-    async def collateral_state(self) -> tuple[int, list[int]]:
-        """pUSD balance and the exchange contracts' allowances (base units), for ``health``."""
+    async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
+        return None  # redeemed on chain, outside copybot: the position waits as redeemable
+
+    async def check_wallet(self) -> str:
+        """The pUSD balance and the exchange contracts' allowances: money to trade and leave to move it."""
         params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
         answer = await self._run(self._client.get_balance_allowance, params)
-        if not isinstance(answer, dict):
-            return 0, []
+        answer = answer if isinstance(answer, dict) else {}
         allowances = answer.get("allowances") or {}
         values = [int(v) for v in allowances.values()] if isinstance(allowances, dict) else []
-        return int(answer.get("balance", 0)), values
+        balance = int(answer.get("balance", 0))
+        cash = from_units(balance).quantize(from_units(CENT))
+        if balance <= 0:
+            raise CheckFailed("wallet holds no pUSD: fund it before trading")
+        if not values or min(values) <= 0:
+            raise CheckFailed(f"balance {cash} pUSD but an exchange allowance is 0: approve it first")
+        return f"balance {cash} pUSD, allowances set"
 
     async def collateral_balance(self) -> int:
         params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
@@ -251,13 +253,3 @@ class LiveBroker:
         await self._run(self._client.update_balance_allowance, params)
         answer = await self._run(self._client.get_balance_allowance, params)
         return int(answer.get("balance", 0)) if isinstance(answer, dict) else 0
-
-
-class VersionChanged(RateLimited):
-    """Refused for its order version before matching: nothing executed, re-sign and retry."""
-
-
-class _SkipSignal(Exception):
-    def __init__(self, skip: Skip) -> None:
-        super().__init__(skip.reason)
-        self.skip = skip

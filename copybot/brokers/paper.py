@@ -11,7 +11,7 @@ import uuid
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from copybot.brokers.base import PreparedOrder
-from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
+from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units, value_at
 
 
 def _units(value: Decimal, rounding: str) -> int:
@@ -87,6 +87,12 @@ class PaperBroker:
 
     async def balance(self) -> int | None:
         return None  # the paper bankroll is the store's ledger
+
+    async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
+        return OrderResult(shares, value_at(shares, payout))  # settled at once, at the resolved price
+
+    async def check_wallet(self) -> str:
+        return "paper: the bankroll is the database's ledger"
 
     async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:
         return walk_book(book, intent)

@@ -2,9 +2,10 @@
 
 Every check has a name and its own timeout and they all run at once, so the command takes about
 as long as the slowest upstream. The database is opened read-only (never migrated or created)
-and read in a worker thread that is interrupted on timeout. Upstreams are called with httpx
-directly, one client each, without retries: a health check reports the first answer. Messages
-never contain the API key nor a query string; the RPC URL (which often embeds a key) is never shown.
+and read in a worker thread that is interrupted on timeout. Upstreams are called through the same
+:class:`~copybot.upstream.http.Upstream` the daemon uses (one client each): a transient error is
+retried within the check's time budget. Messages never contain the API key nor a query string;
+the RPC URL (which often embeds a key) is never shown.
 Imports stay light: no web3, no CLOB SDK, so cron can run this every few minutes cheaply.
 """
 
@@ -21,21 +22,16 @@ from typing import Any, TypeVar
 
 import httpx
 
+from copybot.clock import Clock, SystemClock
 from copybot.config.settings import Settings
-from copybot.errors import CopybotError, RateLimited
-from copybot.models import from_units
-from copybot.protocol import CENT
+from copybot.errors import CheckFailed, CopybotError, MalformedResponse, RateLimited
 from copybot.sources.etherscan import check_block_number
 from copybot.store import SCHEMA_VERSION, Store
+from copybot.upstream.http import Upstream
 
 CHECK_TIMEOUT_S = 3.0
-RATE_LIMIT_TRIES, RATE_LIMIT_PAUSE_S = 3, 0.4
+ATTEMPTS, MAX_WAIT_S = 3, 0.5  # retries of a transient upstream error, within the check's timeout
 T = TypeVar("T")
-
-
-class CheckFailed(Exception):
-    """A check's verdict: the message is the reason shown after ``name:``."""
-
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -77,37 +73,42 @@ async def run_checks(
     now: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
     private_key: str | None = None,
+    clock: Clock | None = None,
 ) -> HealthReport:
-    """Run every check concurrently; a failure or timeout of one never affects the others."""
+    """Run every check concurrently; a failure or timeout of one never affects the others.
+    ``private_key`` (live mode only) adds the wallet check; ``clock`` paces the retries."""
+    clock = clock or SystemClock()
     db = settings.storage.path
     probes: list[tuple[str, Callable[[], Awaitable[str]]]] = [
         ("database", lambda: _with_store(db, _database)),
         ("heartbeat", lambda: _with_store(db, lambda store: _heartbeat(store, max_age_s, now()))),
         ("kill_switch", lambda: _with_store(db, _kill_switch)),
     ]
-    if settings.mode == "live" and private_key:
+    if private_key:
         probes.append(("wallet", lambda: _wallet(settings, private_key)))
     # one TLS context for all clients: building one (loading the CA bundle) costs ~20 ms each
     tls = httpx.create_ssl_context()
     async with contextlib.AsyncExitStack() as stack:
 
-        def client(base_url: str = "") -> httpx.AsyncClient:
-            c = httpx.AsyncClient(
-                base_url=base_url, timeout=timeout_s, transport=transport, verify=tls,
-                headers={"User-Agent": "copybot-health"},
-            )  # fmt: skip
-            stack.push_async_callback(c.aclose)
-            return c
+        def upstream(name: str, base_url: str = "", *, show_path: bool = True) -> Upstream:
+            headers = {"User-Agent": "copybot-health"}
+            client = httpx.AsyncClient(
+                base_url=base_url, timeout=timeout_s, transport=transport, verify=tls, headers=headers
+            )
+            stack.push_async_callback(client.aclose)
+            return Upstream(name, client, clock, attempts=ATTEMPTS, max_wait_s=MAX_WAIT_S, show_path=show_path)
 
         if settings.source.kind == "rpc":
-            rpc = client()
+            rpc = upstream("rpc", show_path=False)
             probes.append(("rpc", lambda: _rpc(rpc, settings)))
         else:
-            es = client()
+            es = upstream("etherscan")
             probes.append(("etherscan", lambda: _etherscan(es, settings, api_key)))
-        clob, gamma = client(settings.clob.url), client(settings.gamma.url)
+        clob, gamma = upstream("clob", settings.clob.url), upstream("gamma", settings.gamma.url)
         probes += [("clob", lambda: _clob(clob)), ("gamma", lambda: _gamma(gamma))]
-        secrets = tuple(x for x in (api_key, private_key, (private_key or "").removeprefix("0x")) if x)
+        # belt and braces: no message is built from these, but none may ever get through
+        hidden = (api_key, private_key, (private_key or "").removeprefix("0x"), settings.source.rpc.url)
+        secrets = tuple(x for x in hidden if x)
         checks = await asyncio.gather(*(_timed(name, probe, timeout_s, secrets) for name, probe in probes))
     return HealthReport(tuple(checks))
 
@@ -192,13 +193,7 @@ async def _wallet(settings: Settings, private_key: str) -> str:
 
     broker = build_broker(settings, private_key)
     await broker.start()
-    balance, allowances = await broker.collateral_state()  # type: ignore[attr-defined]
-    cash = from_units(balance).quantize(from_units(CENT))
-    if balance <= 0:
-        raise CheckFailed("wallet holds no pUSD: fund it before trading")
-    if not allowances or min(allowances) <= 0:
-        raise CheckFailed(f"balance {cash} pUSD but an exchange allowance is 0: approve it first")
-    return f"balance {cash} pUSD, allowances set"
+    return await broker.check_wallet()
 
 
 def _heartbeat(store: Store, max_age_s: float, now: float) -> str:
@@ -213,69 +208,57 @@ def _heartbeat(store: Store, max_age_s: float, now: float) -> str:
 
 
 # ---- upstreams ----------------------------------------------------------------------------------
-async def _send(request: Awaitable[httpx.Response]) -> httpx.Response:
+def _reason(up: Upstream, exc: CopybotError) -> str:
+    """An upstream's error as a check's verdict: its text without the upstream's name (the check has it)."""
+    return str(exc).removeprefix(f"{up.name} ").removeprefix(f"{up.name}: ")
+
+
+async def _ask(up: Upstream, pending: Awaitable[T]) -> T:
+    """One request through the upstream's retries; its error as the verdict."""
     try:
-        response = await request
-    except httpx.TimeoutException:
-        raise CheckFailed("timed out") from None
-    except httpx.TransportError as exc:  # str(exc) may name the URL: only the kind of failure is shown
-        raise CheckFailed(f"connection failed ({type(exc).__name__})") from None
-    if response.status_code >= 400:
-        raise CheckFailed(f"HTTP {response.status_code}")
-    return response
+        return await pending
+    except CopybotError as exc:
+        raise CheckFailed(_reason(up, exc)) from None
 
 
-async def _get_json(client: httpx.AsyncClient, url: str, params: dict[str, Any] | None = None) -> Any:
-    response = await _send(client.get(url, params=params))
-    try:
-        return response.json()
-    except ValueError:
-        raise CheckFailed("answer is not JSON") from None
-
-
-async def _etherscan(client: httpx.AsyncClient, settings: Settings, api_key: str) -> str:
+async def _etherscan(up: Upstream, settings: Settings, api_key: str) -> str:
     es = settings.source.etherscan
     params = {"chainid": es.chain_id, "module": "proxy", "action": "eth_blockNumber", "apikey": api_key}
-    for attempt in range(RATE_LIMIT_TRIES):
-        body = await _get_json(client, es.url, params)
-        try:
-            return f"key valid, block {check_block_number(body)}"
-        except RateLimited:
-            # the running loop may be using the whole per-second budget: the window is 1 s, try again
-            if attempt + 1 < RATE_LIMIT_TRIES:
-                await asyncio.sleep(RATE_LIMIT_PAUSE_S)
-        except CopybotError as exc:
-            raise CheckFailed(str(exc).removeprefix("etherscan: ")) from None
-    return "key not refused, but rate limited right now"
-
-
-async def _rpc(client: httpx.AsyncClient, settings: Settings) -> str:
-    call = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
-    response = await _send(client.post(settings.source.rpc.url, json=call))
     try:
-        block = int(response.json()["result"], 16)
+        block = await up.get_json(es.url, params, check=check_block_number)
+    except RateLimited:  # still, after the retries: the running loop may be using the whole budget
+        return "key not refused, but rate limited right now"
+    except CopybotError as exc:
+        raise CheckFailed(_reason(up, exc)) from None
+    return f"key valid, block {block}"
+
+
+def _block_number(body: Any) -> int:
+    try:
+        return int(body["result"], 16)
     except (ValueError, TypeError, KeyError):
-        raise CheckFailed("eth_blockNumber gave no block number") from None
-    return f"block {block}"
+        raise MalformedResponse("rpc: eth_blockNumber gave no block number") from None
 
 
-async def _clob(client: httpx.AsyncClient) -> str:
-    pair = await asyncio.gather(_send(client.get("/")), _get_json(client, "/version"), return_exceptions=True)
-    root: httpx.Response | BaseException = pair[0]
-    version: Any = pair[1]
-    if isinstance(root, BaseException):
-        raise root
-    if isinstance(version, BaseException):
-        raise version
-    if root.text.strip().strip('"') != "OK":  # the CLOB answers the JSON string "OK"
-        raise CheckFailed(f"GET / answered {root.text[:40]!r}, expected OK")
-    if version != {"version": 2}:
-        raise CheckFailed(f"GET /version answered {str(version)[:60]}, expected CLOB version 2")
+async def _rpc(up: Upstream, settings: Settings) -> str:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+    return f"block {await _ask(up, up.post_json(settings.source.rpc.url, call, check=_block_number))}"
+
+
+def _version_two(body: Any) -> None:
+    if body != {"version": 2}:
+        raise CheckFailed(f"GET /version answered {str(body)[:60]}, expected CLOB version 2")
+
+
+async def _clob(up: Upstream) -> str:
+    root, _ = await asyncio.gather(_ask(up, up.get_json("/")), _ask(up, up.get_json("/version", check=_version_two)))
+    if root != "OK":  # the CLOB answers the JSON string "OK"
+        raise CheckFailed(f"GET / answered {str(root)[:40]!r}, expected OK")
     return "OK, version 2"
 
 
-async def _gamma(client: httpx.AsyncClient) -> str:
-    body = await _get_json(client, "/markets", {"limit": 1})
+async def _gamma(up: Upstream) -> str:
+    body = await _ask(up, up.get_json("/markets", {"limit": 1}))
     if not isinstance(body, list):
         raise CheckFailed("GET /markets did not answer a list of markets")
     return "markets reachable"

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from copybot.errors import MalformedLog
 from copybot.models import Fill
-from copybot.sources.decode import MalformedLog, decode_log
+from copybot.sources.decode import decode_log
 
 
 @dataclass(frozen=True, slots=True)

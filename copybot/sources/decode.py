@@ -10,14 +10,11 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from typing import Any
 
+from copybot.errors import MalformedLog
 from copybot.models import Fill, Side
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, topic_to_address
 
 MAX_STORED = 2**63 - 1  # SQLite's INTEGER: no real amount, block or index comes near it
-
-
-class MalformedLog(ValueError):
-    """The log claims to be an OrderFilled but its fields cannot be decoded."""
 
 
 def _in_range(name: str, value: int) -> int:

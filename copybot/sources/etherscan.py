@@ -17,6 +17,7 @@ from typing import Any
 from copybot.config.settings import SourceSettings
 from copybot.errors import (
     InvalidApiKey,
+    MalformedLog,
     MalformedResponse,
     PermanentUpstreamError,
     RateLimited,
@@ -26,7 +27,7 @@ from copybot.errors import (
 )
 from copybot.protocol import ETHERSCAN_MAX_WINDOW, ORDER_FILLED_V2, pad_address
 from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
-from copybot.sources.decode import MalformedLog, hex_int
+from copybot.sources.decode import hex_int
 from copybot.upstream.cache import CountingCache
 from copybot.upstream.http import Upstream
 

@@ -21,14 +21,17 @@ from web3.types import RPCEndpoint
 from copybot.config.settings import SourceSettings
 from copybot.errors import (
     CopybotError,
+    MalformedLog,
     MalformedResponse,
+    RangeTooLarge,
     RateLimited,
     RequestRejected,
     UpstreamUnavailable,
+    error_for_status,
 )
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, checksum, pad_address
 from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
-from copybot.sources.decode import MalformedLog, hex_int
+from copybot.sources.decode import hex_int
 from copybot.sources.etherscan import FINAL_DEPTH
 from copybot.upstream.cache import CountingCache
 from copybot.upstream.http import Guard, cap_recursion_limit
@@ -38,10 +41,6 @@ cap_recursion_limit()  # web3 imports py_ecc, which raised it to 100,000 (see co
 
 EXCHANGE_LIST = sorted(checksum(a) for a in EXCHANGES)
 TOO_WIDE = ("range", "too wide", "too large", "more than", "limit exceeded", "results")
-
-
-class RangeTooLarge(CopybotError):
-    """The node refuses this block window: split it (not retried as is)."""
 
 
 def rpc_error(method: str, error: Any) -> CopybotError:
@@ -104,11 +103,7 @@ class RpcSource:
             try:
                 response = await self._provider.make_request(RPCEndpoint(method), params)
             except aiohttp.ClientResponseError as exc:
-                if exc.status == 429:
-                    raise RateLimited(f"rpc {method}: HTTP 429") from None
-                if exc.status >= 500:
-                    raise UpstreamUnavailable(f"rpc {method}: HTTP {exc.status}") from None
-                raise RequestRejected(f"rpc {method}: HTTP {exc.status}", exc.status) from None
+                raise error_for_status(exc.status, f"rpc {method}") from None
             except TimeoutError:
                 raise UpstreamUnavailable(f"rpc {method}: timed out") from None
             except aiohttp.ClientError as exc:

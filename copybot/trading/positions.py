@@ -25,7 +25,7 @@ from copybot.brokers.base import Broker
 from copybot.clock import Clock
 from copybot.config.settings import Settings, effective_risk
 from copybot.errors import CopybotError, OrderOutcomeUnknown, SkipError, TransientError
-from copybot.models import Book, OpenPosition, OrderIntent, OrderResult, Side, Skip, value_at
+from copybot.models import Book, OpenPosition, OrderIntent, Side, Skip
 from copybot.protocol import LOT
 from copybot.rules.exits import exit_reason
 from copybot.rules.sizing import sell_bound
@@ -129,13 +129,11 @@ class PositionManager:
         client_key = f"exit:{plan.leader}:{plan.token_id}:{int(now * 1000)}"
         mode = self._broker.mode
         if plan.resolved_price is not None:
-            if mode == "live":
-                outcome = ExitOutcome(plan.leader, plan.token_id, "resolved", client_key, status="redeemable",
-                                      detail=plan.reason)  # fmt: skip
-            else:
-                payout = value_at(plan.shares, plan.resolved_price)
-                outcome = ExitOutcome(plan.leader, plan.token_id, "resolved", client_key,
-                                      result=OrderResult(plan.shares, payout), detail=plan.reason)  # fmt: skip
+            paid = await self._broker.redeem(plan.token_id, plan.shares, plan.resolved_price)
+            status = "redeemable" if paid is None else "filled"  # None: redeemed outside copybot
+            outcome = ExitOutcome(
+                plan.leader, plan.token_id, "resolved", client_key, result=paid, status=status, detail=plan.reason
+            )
             self._store.record_exit(outcome, mode, now)
             return outcome
         if not isinstance(book, Book) or book.best_bid is None:

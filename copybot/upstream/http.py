@@ -26,6 +26,7 @@ from copybot.errors import (
     RequestRejected,
     TransientError,
     UpstreamUnavailable,
+    error_for_status,
 )
 
 BodyCheck = Callable[[Any], Any]
@@ -165,9 +166,11 @@ class Upstream(Guard):
         attempts: int = 4,
         max_wait_s: float = 8.0,
         limiter: RateLimiter | None = None,
+        show_path: bool = True,
     ) -> None:
         super().__init__(name, clock, attempts=attempts, max_wait_s=max_wait_s, limiter=limiter)
         self.client = client
+        self._show_path = show_path  # off for a URL that may carry a key in its path (an RPC node's)
 
     async def get_json(self, path: str, params: Any = None, check: BodyCheck | None = None) -> Any:
         return await self.call(lambda: self._request("GET", path, params=params, body=None, check=check))
@@ -176,7 +179,7 @@ class Upstream(Guard):
         return await self.call(lambda: self._request("POST", path, params=None, body=body, check=check))
 
     async def _request(self, method: str, path: str, *, params: Any, body: Any, check: BodyCheck | None) -> Any:
-        where = f"{self.name} {method} {_no_query(path)}"
+        where = f"{self.name} {method} {_no_query(path)}" if self._show_path else f"{self.name} {method}"
         try:
             response = await self.client.request(method, path, params=params, json=body)
         except httpx.TimeoutException:
@@ -197,19 +200,17 @@ def _no_query(path: str) -> str:
 
 def _decode(response: httpx.Response, where: str) -> Any:
     status = response.status_code
-    if status == 429:
-        raise RateLimited(f"{where}: HTTP 429 rate limited")
-    if status >= 500 or status == 425:
-        raise UpstreamUnavailable(f"{where}: HTTP {status}")
+    if status == 429 or status == 425 or status >= 500:  # the body says nothing more useful
+        raise error_for_status(status, where)
     try:
         data = response.json()
     except (ValueError, RecursionError):  # not JSON, not UTF-8, too deeply nested, a 5000-digit number
         if status >= 400:
-            raise RequestRejected(f"{where}: HTTP {status}", status) from None
+            raise error_for_status(status, where) from None
         raise MalformedResponse(f"{where}: body is not JSON") from None
     if status >= 400:
         detail = data.get("error", "") if isinstance(data, Mapping) else ""
-        raise RequestRejected(f"{where}: HTTP {status} {str(detail)[:200]}".rstrip(), status)
+        raise error_for_status(status, where, str(detail))
     return data
 
 

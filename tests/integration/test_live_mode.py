@@ -36,8 +36,16 @@ from copybot.cli.status import snapshot
 from copybot.config.loading import parse_settings
 from copybot.config.settings import Settings
 from copybot.daemon import watch
-from copybot.errors import InsufficientFunds, OrderRejected, RateLimited, UpstreamUnavailable
-from copybot.models import Skip, to_units
+from copybot.errors import (
+    InsufficientFunds,
+    OrderNotFilled,
+    OrderRejected,
+    OrderVersionMismatch,
+    RateLimited,
+    UpstreamRestarting,
+    UpstreamUnavailable,
+)
+from copybot.models import to_units
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
 from copybot.store import Store
 from tests.integration.helpers import KEY_ENV, live_settings_dict, run_cli, write_settings
@@ -269,17 +277,17 @@ def test_425_and_429_leave_the_fill_pending_until_the_clob_takes_it_once(live: L
 
 
 PRODUCTION_ERRORS = [
-    (400, load_fixture("clob_error_fok.json"), Skip, "not filled: FOK order killed"),
+    (400, load_fixture("clob_error_fok.json"), OrderNotFilled, "not filled: FOK order killed"),
     (400, {"error": "no orders found to match with FAK order. FAK orders are partially filled or killed if no "
                     "match is found."}, OrderRejected, "clob: HTTP 400: no orders found"),
     (400, {"error": "not enough balance / allowance"}, InsufficientFunds, "clob: not enough balance / allowance"),
-    (400, load_fixture("clob_error_version_mismatch.json"), OrderRejected, "clob: order version mismatch"),
+    (400, load_fixture("clob_error_version_mismatch.json"), OrderVersionMismatch, "clob: order version mismatch"),
     (400, {"error": "order 0xab is invalid. Price (0.555) breaks minimum tick size rule: 0.01"}, OrderRejected,
      "clob: tick size"),
     (400, {"error": "order 0xab is invalid. Size (1.5) lower than the minimum: 5"}, OrderRejected,
      "clob: below minimum size"),
-    (425, {"error": "Too Early"}, UpstreamUnavailable, "clob: HTTP 425"),
-    (429, {"error": "Too Many Requests"}, RateLimited, "clob: rate limited (429)"),
+    (425, {"error": "Too Early"}, UpstreamRestarting, "clob: HTTP 425"),
+    (429, {"error": "Too Many Requests"}, RateLimited, "clob: HTTP 429 rate limited"),
     (503, {"error": "Service Unavailable"}, UpstreamUnavailable, "clob: HTTP 503"),
 ]  # fmt: skip
 
@@ -288,9 +296,8 @@ PRODUCTION_ERRORS = [
 def test_each_production_error_body_maps_to_what_copybot_does(status: int, body: Any, kind: type, starts: str) -> None:
     exc = PolyApiException(httpx.Response(status, json=body))
     verdict = classify(exc)
-    assert isinstance(verdict, kind)
-    text = verdict.reason if isinstance(verdict, Skip) else str(verdict)
-    assert text.startswith(starts), text
+    assert type(verdict) is kind
+    assert str(verdict).startswith(starts), str(verdict)
 
 
 def test_no_answer_at_all_is_an_unknown_outcome_not_a_rejection() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from copybot.clock import ManualClock
 from copybot.config.loading import parse_settings
 from copybot.config.settings import Settings
 from copybot.ops.health import Check, HealthReport, run_checks
@@ -116,11 +117,13 @@ def test_upstream_errors_carry_no_query_string_or_key(tmp_path: Path) -> None:
         return httpx.Response(503, text=str(request.url))
 
     transport = httpx.MockTransport(handler)
-    report = asyncio.run(run_checks(_settings(tmp_path), "sekrit-key", max_age_s=10, transport=transport))
+    report = asyncio.run(
+        run_checks(_settings(tmp_path), "sekrit-key", max_age_s=10, transport=transport, clock=ManualClock())
+    )
     text = json.dumps(report.as_dict())
     assert "sekrit-key" not in text and "apikey" not in text and "chainid=" not in text
-    assert _check(report, "etherscan").detail == "connection failed (ConnectError)"
-    assert _check(report, "gamma").detail == "HTTP 503"
+    assert _check(report, "etherscan").detail == "GET http://up/etherscan: connection failed (ConnectError)"
+    assert _check(report, "gamma").detail == "GET /markets: HTTP 503"
 
 
 def test_database_checks_schema_without_touching_the_file(tmp_path: Path) -> None:
@@ -146,10 +149,11 @@ def test_rpc_source_is_checked_instead_of_etherscan_without_showing_its_url(tmp_
         return httpx.Response(200, json="OK")
 
     settings = _settings(tmp_path, source={"kind": "rpc", "rpc": {"url": rpc_url}})
-    report = asyncio.run(run_checks(settings, "", max_age_s=10, transport=httpx.MockTransport(handler)))
+    transport = httpx.MockTransport(handler)
+    report = asyncio.run(run_checks(settings, "", max_age_s=10, transport=transport, clock=ManualClock()))
     names = [c.name for c in report.checks]
     assert "rpc" in names and "etherscan" not in names
-    assert _check(report, "rpc").detail == "HTTP 502"
+    assert _check(report, "rpc").detail == "POST: HTTP 502"
     assert "secret-key-in-path" not in json.dumps(report.as_dict())
 
 

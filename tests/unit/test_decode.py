@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from copybot.errors import MalformedLog
 from copybot.models import Side
 from copybot.protocol import CTF_EXCHANGE_V1, NEG_RISK_EXCHANGE_V2, ORDER_FILLED_V1, ORDER_FILLED_V2, checksum
-from copybot.sources.decode import MalformedLog, decode_log, hex_int
+from copybot.sources.decode import decode_log, hex_int
 
 V2_LOG = "log_v2_negrisk_buy_taker.json"
 V1_LOG = "log_v1_ctf_buy_maker.json"

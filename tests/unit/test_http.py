@@ -135,7 +135,7 @@ def test_rejected_carries_status_and_detail() -> None:
     out, *_ = run([status(404, {"error": "market not found"})], path="/book")
     assert isinstance(out, RequestRejected)
     assert out.status == 404
-    assert str(out) == "etherscan GET /book: HTTP 404 market not found"
+    assert str(out) == "etherscan GET /book: HTTP 404: market not found"
 
 
 def test_params_are_sent() -> None:

@@ -11,8 +11,8 @@ from eth_account import Account
 from py_clob_client_v2.exceptions import PolyApiException
 
 from copybot.brokers.base import PreparedOrder
-from copybot.brokers.live import LiveBroker, VersionChanged
-from copybot.errors import TransientError
+from copybot.brokers.live import LiveBroker
+from copybot.errors import OrderVersionChanged, TransientError
 from copybot.models import OrderIntent, Side
 
 
@@ -27,7 +27,7 @@ def test_version_mismatch_is_retried_with_a_fresh_client() -> None:
 
     old.post_order = refused  # type: ignore[method-assign]
     order = PreparedOrder("0x" + "00" * 32, OrderIntent(1, Side.BUY, 5_000_000, Decimal("0.5")), object())
-    with pytest.raises(VersionChanged) as info:
+    with pytest.raises(OrderVersionChanged) as info:
         asyncio.run(broker.submit(order))
     assert isinstance(info.value, TransientError)  # the executor leaves the fill pending: retried next cycle
     assert "order version mismatch" in str(info.value)
