@@ -34,7 +34,18 @@ from copybot.clock import SystemClock
 from copybot.config.loading import parse_settings
 from copybot.config.settings import RiskSettings, Settings
 from copybot.errors import CopybotError
-from copybot.models import Book, CopyOutcome, Decision, DecisionContext, Fill, MarketInfo, OrderIntent, Side, Skip
+from copybot.models import (
+    Book,
+    CopyOutcome,
+    Decision,
+    DecisionContext,
+    Fill,
+    MarketInfo,
+    OrderIntent,
+    Reason,
+    Side,
+    Skip,
+)
 from copybot.protocol import UNIT
 from copybot.rules.risk import decide
 from copybot.sandbox import Sandbox
@@ -142,22 +153,40 @@ class Decider:
         f = p.fill
         book, info = self.stream.books[f.token_id], self.stream.infos[f.token_id]
         ctx = DecisionContext(
-            now=time.time(), cash=self.cash, our_shares=self.ours.get((f.leader, f.token_id), 0),
-            leader_holding=p.leader_holding_before, market=info, book=book, book_age_s=0.0,
-            equity=self.cash + self.total_cost, total_cost=self.total_cost,
-            token_cost=self.token_cost.get(f.token_id, 0), market_cost=self.market_cost.get(info.condition_id, 0),
-            open_positions=len(self.token_cost), holds_token=self.token_cost.get(f.token_id, 0) > 0,
-        )  # fmt: skip
+            now=time.time(),
+            cash=self.cash,
+            our_shares=self.ours.get((f.leader, f.token_id), 0),
+            leader_holding=p.leader_holding_before,
+            market=info,
+            book=book,
+            book_age_s=0.0,
+            equity=self.cash + self.total_cost,
+            total_cost=self.total_cost,
+            token_cost=self.token_cost.get(f.token_id, 0),
+            market_cost=self.market_cost.get(info.condition_id, 0),
+            open_positions=len(self.token_cost),
+            holds_token=self.token_cost.get(f.token_id, 0) > 0,
+        )
         verdict = decide(f, ctx, self.risk)
         if isinstance(verdict, Skip):
-            return CopyOutcome(f, Decision.SKIPPED, verdict.reason, market=info, details=verdict.details)
+            return CopyOutcome.skipped(f, verdict, info)
         result = walk_book(book, verdict)
         if isinstance(result, Skip):
-            return CopyOutcome(f, Decision.SKIPPED, result.reason, verdict, market=info, details=verdict.details)
+            details = dict(verdict.details)
+            return CopyOutcome(f, Decision.SKIPPED, result.code, result.reason, verdict, market=info, details=details)
         self._apply(f, info, verdict, result.shares, result.collateral)
-        key = f"{f.tx_hash}:{f.log_index}:0"
-        return CopyOutcome(f, Decision.FILLED, "copied", verdict, result, info, verdict.details, key,
-                           f"paper-{uuid.uuid4().hex}")  # fmt: skip
+        return CopyOutcome(
+            f,
+            Decision.FILLED,
+            Reason.COPIED,
+            "copied",
+            verdict,
+            result,
+            info,
+            dict(verdict.details),
+            client_key=f"{f.tx_hash}:{f.log_index}:0",
+            order_id=f"paper-{uuid.uuid4().hex}",
+        )
 
     def _apply(self, f: Fill, info: MarketInfo, intent: OrderIntent, shares: int, usdc: int) -> None:
         key = (f.leader, f.token_id)
@@ -327,7 +356,7 @@ def run(latency_ms: float, fills: int = 20_000, burst: int = 500) -> Section:
         section.notes.append(
             f"History: `Store.save_poll` of 500 new fills of one leader that already has {HISTORY:,} stored fills "
             f"takes {slow * 1000:.3f} ms per fill as shipped, {fast * 1000:.3f} ms once SQLite has statistics "
-            "(`ANALYZE`): the reorg-twin lookup in `ingest.insert_fill` reads one transaction's fills by the "
+            "(`ANALYZE`): the reorg-twin lookup in `store.fills.insert_fill` reads one transaction's fills by the "
             "(tx hash, log index) index, whatever the leader's history (schema v3 had a `fills_leader` index that "
             "SQLite picked instead without statistics: 2.62 ms per fill at 20,000 stored fills)."
         )

@@ -2,7 +2,7 @@
 
 The sandbox is served on loopback (real HTTP, uvicorn in a thread) with ``latency_ms`` injected
 on every CLOB and Gamma request. Both sides start from a real SQLite file holding the same open
-positions, created directly with ``accounts.apply_trade`` (one transaction).
+positions, created directly with ``store.ledger.apply_trade`` (one transaction).
 
 - copybot: ``manage()`` then ``mark_unpriced()``, through the app ``build_app`` composes: one
   batched ``POST /prices`` per 100 tokens, books once per token for the exits, closes concurrent.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from copybot.app import App, build_app
 from copybot.brokers.paper import walk_book
 from copybot.config.loading import parse_settings
 from copybot.config.settings import ExitSettings, Settings
-from copybot.models import MarketInfo, OpenPosition, OrderIntent, Side, Skip
+from copybot.models import MarketInfo, OrderIntent, Side, Skip
 from copybot.protocol import LOT, UNIT
 from copybot.rules.exits import exit_reason
 from copybot.rules.sizing import sell_bound
@@ -86,16 +86,16 @@ async def naive_cycle(store: Store, client: httpx.AsyncClient, exits: ExitSettin
     """The sequential design: one price request per position, and each close right after it."""
     t0 = time.perf_counter()
     requests = closed = 0
-    for row in store.open_positions():
-        token = int(row["token_id"])
+    for held in store.open_positions():
+        token = held.token_id
         answer = await client.get("/price", params={"token_id": str(token), "side": "BUY"})
         requests += 1
         bid = Decimal(answer.json()["price"])
         now = time.time()
         store.update_marks({token: bid}, now)
-        position = OpenPosition(int(row["shares"]), int(row["cost"]), float(row["opened_at"]))
-        reason = exit_reason(position, bid, now, exits)
-        if not reason:
+        position = replace(held, high_water=None)  # the naive design keeps no high-water bid
+        signal = exit_reason(position, bid, now, exits)
+        if signal is None:
             continue
         book = parse_book((await client.get("/book", params={"token_id": str(token)})).json(), token)
         requests += 1
@@ -104,8 +104,8 @@ async def naive_cycle(store: Store, client: httpx.AsyncClient, exits: ExitSettin
         result = walk_book(book, intent)
         if isinstance(result, Skip):
             continue
-        key = f"exit:{row['leader']}:{token}:{int(now * 1000)}"
-        store.record_exit(ExitOutcome(row["leader"], token, "stop_loss", key, intent, result), "paper", now)
+        key = f"exit:{held.leader}:{token}:{int(now * 1000)}"
+        store.record_exit(ExitOutcome(held.leader, token, signal.rule, key, intent, result), "paper", now)
         closed += 1
     return time.perf_counter() - t0, requests, closed
 

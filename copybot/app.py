@@ -102,9 +102,13 @@ def build_broker(settings: Settings, private_key: str | None) -> Broker:
 
     live = settings.live
     return LiveBroker(
-        settings.clob.url, private_key, signature_type=live.signature_type, funder=live.funder or None,
-        order_type=live.order_type, max_concurrency=live.max_concurrency,
-    )  # fmt: skip
+        settings.clob.url,
+        private_key,
+        signature_type=live.signature_type,
+        funder=live.funder or None,
+        order_type=live.order_type,
+        max_concurrency=live.max_concurrency,
+    )
 
 
 def build_app(

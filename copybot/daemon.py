@@ -266,5 +266,7 @@ def _check_watchdog(poll_interval_s: float) -> None:
     if period is not None and poll_interval_s * 2 > period:
         log.warning(
             "source.poll_interval_s (%gs) is more than half of systemd's WatchdogSec (%gs): slow cycles "
-            "will be killed as hung; raise WatchdogSec", poll_interval_s, period,
-        )  # fmt: skip
+            "will be killed as hung; raise WatchdogSec",
+            poll_interval_s,
+            period,
+        )

@@ -25,6 +25,58 @@ class Decision(StrEnum):
     FAILED = "failed"
 
 
+class Reason(StrEnum):
+    """Why a fill was decided the way it was: the code programs branch on and the store keeps.
+    The human text beside it (``Skip.reason``, ``CopyOutcome.reason``) is for people only."""
+
+    # copied
+    COPIED = "copied"  # a leader BUY copied
+    MIRRORED = "mirrored"  # a leader SELL mirrored
+    PARTIAL = "partial"  # a mirrored SELL the bids could only partly take
+    # decided by the rules (copybot.rules.risk): BUY unless noted
+    INVALID = "invalid"  # both sides
+    PAUSED = "paused"
+    STALE = "stale"  # the leader's fill is too old to copy
+    MARKET_CLOSED = "market_closed"
+    TOO_SMALL = "too_small"  # both sides
+    MARKET_FILTER = "market_filter"  # a filter is set but the market is unknown
+    MARKET_BLOCKED = "market_blocked"
+    MARKET_NOT_ALLOWED = "market_not_allowed"
+    LIMIT = "limit"  # a cap (the key is named in the text)
+    INSUFFICIENT_BANKROLL = "insufficient_bankroll"
+    STALE_PRICE = "stale_price"  # both sides: the book is too old: read it again, decide again
+    NO_LIQUIDITY = "no_liquidity"
+    SLIPPAGE = "slippage"
+    NO_PRICE = "no_price"
+    MIN_SIZE = "min_size"  # both sides
+    NOT_HELD = "not_held"  # SELL
+    # decided around the rules
+    NOT_MIRRORED = "not_mirrored"  # exits.mirror_leader_sells is off
+    NOT_FILLED = "not_filled"  # the order was taken, nothing matched (FOK killed)
+    REJECTED = "rejected"  # the exchange refused the order: a failure
+    BOOK_UNAVAILABLE = "book_unavailable"  # a failure
+    REORGED = "reorged"  # the log left the chain before it was copied
+
+
+class ExitRule(StrEnum):
+    """Why copybot closes a position on its own (``copybot.rules.exits``)."""
+
+    RESOLVED = "resolved"
+    STOP_LOSS = "stop_loss"
+    TRAILING_STOP = "trailing_stop"
+    TAKE_PROFIT = "take_profit"
+    MAX_HOLD = "max_hold"
+
+
+class PauseKind(StrEnum):
+    """Which kill switch paused new BUYs: a daily-loss pause ends with the UTC day, the others at
+    ``copybot resume``."""
+
+    NONE = ""
+    DAILY_LOSS = "daily_loss"
+    FAILURES = "failures"
+
+
 def to_units(amount: Decimal) -> int:
     """Decimal pUSD/shares -> base units, rounded toward zero (never overstates an amount)."""
     return int(amount * UNIT)
@@ -149,13 +201,60 @@ class TradingState:
 
 
 @dataclass(frozen=True, slots=True)
-class OpenPosition:
-    """One open position as ``exits.exit_reason`` sees it."""
+class Pause:
+    """A kill switch that just tripped: which one, and why in words."""
 
-    shares: int  # base units held
-    cost: int  # base units paid for them (cost basis)
-    opened_at: float  # unix seconds of the first fill
-    high_water_bid: Decimal = Decimal(0)  # highest best bid seen since opening (trailing stop)
+    kind: PauseKind
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A position as the store keeps it: the shares copybot holds in one token because of one leader."""
+
+    leader: str
+    token_id: int
+    condition_id: str
+    shares: int  # base units held (0 once closed)
+    cost: int  # base units paid for the shares held (cost basis)
+    opened_at: float = 0.0
+    outcome: str = ""
+    question: str = ""
+    realized: int = 0  # base units of P&L realized by what was sold
+    mark_price: Decimal | None = None  # the best bid last seen (None: never priced)
+    high_water: Decimal | None = None  # the highest best bid since opening
+    redeemable: bool = False  # resolved; waits to be redeemed outside copybot
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.leader, self.token_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order as the store keeps it; those still ``intent`` or ``unknown`` are reconciled first."""
+
+    client_key: str
+    fill_id: int | None  # the copied fill; None for an exit
+    exit_rule: ExitRule | None  # why copybot closed the position; None for a copy
+    leader: str
+    token_id: int
+    side: Side
+    amount: int  # BUY: collateral, SELL: shares (base units)
+    status: str
+    exchange_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """The kill switch's memory: the UTC day, the equity it started with, the failure streak, a pause."""
+
+    day: str | None = None
+    day_start_equity: int | None = None
+    consecutive_failures: int = 0
+    paused_reason: str = ""
+    paused_kind: PauseKind = PauseKind.NONE
+    paused_day: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +270,19 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class Skip:
+    """No order: the code says why (for programs), the reason says it with the numbers (for people)."""
+
+    code: Reason
     reason: str
     details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExitSignal:
+    """An exit rule that fired: which one, and why in words."""
+
+    rule: ExitRule
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +305,7 @@ class CopyOutcome:
 
     fill: Fill
     decision: Decision
+    code: Reason
     reason: str
     intent: OrderIntent | None = None
     result: OrderResult | None = None
@@ -202,3 +313,8 @@ class CopyOutcome:
     details: dict[str, Any] = field(default_factory=dict)
     client_key: str = ""  # the order's idempotency key, when an order was (or was to be) sent
     order_id: str = ""  # the exchange's id for it
+
+    @classmethod
+    def skipped(cls, fill: Fill, skip: Skip, market: MarketInfo | None = None) -> CopyOutcome:
+        """No order was sent: the rules (or the switches around them) said no."""
+        return cls(fill, Decision.SKIPPED, skip.code, skip.reason, market=market, details=dict(skip.details))

@@ -48,7 +48,7 @@ from copybot.errors import (
     UpstreamUnavailable,
     error_for_status,
 )
-from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units
+from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, from_units, to_units
 from copybot.protocol import CENT, CHAIN_ID
 from copybot.upstream.http import cap_recursion_limit
 
@@ -99,10 +99,10 @@ def fill_from_answer(intent: OrderIntent, answer: dict[str, Any]) -> OrderResult
     received; SELL: making = shares sold, taking = pUSD received. Production writes them as
     decimal strings in pUSD and shares ("4.599999"), "" when nothing matched."""
     if not answer.get("success", False) or answer.get("errorMsg"):
-        return Skip(f"rejected: {str(answer.get('errorMsg') or 'order not accepted')[:200]}")
+        return Skip(Reason.REJECTED, f"rejected: {str(answer.get('errorMsg') or 'order not accepted')[:200]}")
     making, taking = _amount(answer.get("makingAmount")), _amount(answer.get("takingAmount"))
     if making <= 0 or taking <= 0:
-        return Skip(f"not filled: order {answer.get('status', 'unmatched')}")
+        return Skip(Reason.NOT_FILLED, f"not filled: order {answer.get('status', 'unmatched')}")
     if intent.side is Side.BUY:
         return OrderResult(shares=taking, collateral=making)
     return OrderResult(shares=making, collateral=taking)
@@ -153,7 +153,7 @@ class LiveBroker:
 
     async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:
         if intent.worst_price is None:
-            return Skip("invalid: a live order needs a worst acceptable price")
+            return Skip(Reason.INVALID, "invalid: a live order needs a worst acceptable price")
         if intent.side is Side.SELL:
             # right after a BUY the CLOB's balance cache may not show the shares yet
             params = BalanceAllowanceParams(asset_type=AssetType.CONDITIONAL, token_id=str(intent.token_id))
@@ -180,7 +180,7 @@ class LiveBroker:
         try:
             answer = await self._run(self._client.post_order, order.payload, self._order_type)
         except OrderNotFilled as exc:
-            return Skip(str(exc))
+            return Skip(Reason.NOT_FILLED, str(exc))
         except OrderVersionMismatch as exc:
             # The exchange moved to a new order version. The SDK caches the version and cannot
             # see the mismatch when signing and posting are separate calls: start a fresh client

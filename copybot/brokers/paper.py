@@ -11,7 +11,7 @@ import uuid
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from copybot.brokers.base import PreparedOrder
-from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, from_units, to_units, value_at
+from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, from_units, to_units, value_at
 
 
 def _units(value: Decimal, rounding: str) -> int:
@@ -38,13 +38,16 @@ def walk_buy(book: Book, spend: int, bound: Decimal | None) -> OrderResult | Ski
         return OrderResult(shares, paid)
     best = book.best_ask
     if best is None:
-        return Skip("no liquidity: the book has no asks")
+        return Skip(Reason.NO_LIQUIDITY, "no liquidity: the book has no asks")
     if bound is not None and best > bound:
-        return Skip(f"slippage: best ask {_fmt(best)} above worst acceptable {_fmt(bound)}")
+        return Skip(Reason.SLIPPAGE, f"slippage: best ask {_fmt(best)} above worst acceptable {_fmt(bound)}")
     fillable = _fmt(from_units(paid))
     if bound is not None and any(level.price > bound for level in book.asks):
-        return Skip(f"slippage: only {fillable} of {_fmt(from_units(spend))} fillable at or below {_fmt(bound)} (FOK)")
-    return Skip(f"no liquidity: only {fillable} of {_fmt(from_units(spend))} on the asks (FOK)")
+        return Skip(
+            Reason.SLIPPAGE,
+            f"slippage: only {fillable} of {_fmt(from_units(spend))} fillable at or below {_fmt(bound)} (FOK)",
+        )
+    return Skip(Reason.NO_LIQUIDITY, f"no liquidity: only {fillable} of {_fmt(from_units(spend))} on the asks (FOK)")
 
 
 def walk_sell(book: Book, amount: int, bound: Decimal | None) -> OrderResult | Skip:
@@ -56,7 +59,7 @@ def walk_sell(book: Book, amount: int, bound: Decimal | None) -> OrderResult | S
         received += _units(take * level.price, ROUND_FLOOR)
         sold, remaining = sold + take, remaining - take
     if sold <= 0:
-        return Skip("no liquidity: no bids to sell into")
+        return Skip(Reason.NO_LIQUIDITY, "no liquidity: no bids to sell into")
     return OrderResult(sold, received)
 
 

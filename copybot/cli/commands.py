@@ -121,9 +121,12 @@ def watch(
     log = logging.getLogger("copybot.watch")
     log.info(
         "starting mode=%s leaders=%d source=%s poll=%ss db=%s",
-        settings.mode, len(settings.leaders), settings.source.kind, settings.source.poll_interval_s,
+        settings.mode,
+        len(settings.leaders),
+        settings.source.kind,
+        settings.source.poll_interval_s,
         settings.storage.path,
-    )  # fmt: skip
+    )
     if not settings.leaders:
         log.warning("no leaders configured: nothing will be copied (add some under `leaders:`)")
     with contextlib.ExitStack() as stack:
@@ -143,10 +146,18 @@ def watch(
             view = stack.enter_context(Dashboard(console(True), settings.source.poll_interval_s))
         monitor = Monitor(dashboard=view, metrics=metrics, log_copies=view is None)
         cycles = asyncio.run(
-            run_watch(settings, key, duration=duration, once=once, on_outcomes=monitor.outcomes,
-                      on_cycle=monitor.cycle, on_ready=monitor.ready, notifier=Notifier.from_env(),
-                      private_key=wallet_key)
-        )  # fmt: skip
+            run_watch(
+                settings,
+                key,
+                duration=duration,
+                once=once,
+                on_outcomes=monitor.outcomes,
+                on_cycle=monitor.cycle,
+                on_ready=monitor.ready,
+                notifier=Notifier.from_env(),
+                private_key=wallet_key,
+            )
+        )
     log.info("stopped after %d cycles", cycles)
 
 

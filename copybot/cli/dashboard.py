@@ -88,9 +88,12 @@ class Dashboard:
         self._copies = copies
         # stdout/stderr printed while live (warnings) are shown above the view, not through it
         self._live = Live(
-            Text("copybot: starting…"), console=console, refresh_per_second=4, redirect_stdout=True,
+            Text("copybot: starting…"),
+            console=console,
+            refresh_per_second=4,
+            redirect_stdout=True,
             redirect_stderr=True,
-        )  # fmt: skip
+        )
 
     def show(self, status: dict[str, Any], report: CycleReport | None) -> None:
         self._live.update(render(status, report, self._poll, self._copies), refresh=True)

@@ -71,8 +71,16 @@ def run_demo(*, duration: float, seed: int, leaders: int, workdir: Path, live: b
             setup_logging("WARNING")
             with Dashboard(console, settings.source.poll_interval_s) as view:
                 monitor = Monitor(dashboard=view, log_copies=False)
-                asyncio.run(watch(settings, api_key(settings), duration=duration, on_outcomes=monitor.outcomes,
-                                  on_cycle=monitor.cycle, on_ready=monitor.ready))  # fmt: skip
+                asyncio.run(
+                    watch(
+                        settings,
+                        api_key(settings),
+                        duration=duration,
+                        on_outcomes=monitor.outcomes,
+                        on_cycle=monitor.cycle,
+                        on_ready=monitor.ready,
+                    )
+                )
         else:
             setup_logging("INFO")
             asyncio.run(watch(settings, api_key(settings), duration=duration, on_outcomes=log_outcomes))

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from copybot.clock import iso
-from copybot.models import from_units, value_at
+from copybot.models import Position, from_units, value_at
 from copybot.protocol import checksum
 from copybot.store import Store
 
@@ -33,31 +33,29 @@ def _price(value: str | Decimal | None) -> str | None:
     return format(d.quantize(Decimal("0.000001")).normalize(), "f") if d else "0"
 
 
-def _unrealized(row: sqlite3.Row) -> int | None:
+def _unrealized(p: Position) -> int | None:
     """Base units the position would gain (or lose) sold at its mark; ``None`` while unmarked."""
-    if row["mark_price"] is None:
+    if p.mark_price is None:
         return None
-    return value_at(int(row["shares"]), row["mark_price"]) - int(row["cost"])
+    return value_at(p.shares, p.mark_price) - p.cost
 
 
-def _position(row: sqlite3.Row, unrealized: int | None) -> dict[str, Any]:
-    shares, cost = int(row["shares"]), int(row["cost"])
-    mark = Decimal(row["mark_price"]) if row["mark_price"] is not None else None
+def _position(p: Position, unrealized: int | None) -> dict[str, Any]:
     return {
-        "leader": checksum(row["leader"]),
-        "token_id": row["token_id"],
-        "condition_id": row["condition_id"],
-        "outcome": row["outcome"],
-        "question": row["question"] or "",
-        "shares": _money(shares),
-        "avg_price": _price(Decimal(cost) / Decimal(shares)) if shares else None,
-        "cost_usdc": _money(cost),
-        "mark_price": _price(mark),
+        "leader": checksum(p.leader),
+        "token_id": str(p.token_id),
+        "condition_id": p.condition_id,
+        "outcome": p.outcome,
+        "question": p.question,
+        "shares": _money(p.shares),
+        "avg_price": _price(Decimal(p.cost) / Decimal(p.shares)) if p.shares else None,
+        "cost_usdc": _money(p.cost),
+        "mark_price": _price(p.mark_price),
         "unrealized_pnl_usdc": _money(unrealized),
-        "opened_at": iso(row["opened_at"]),
-        "realized_pnl_usdc": _money(int(row["realized"])),
-        "high_water_bid": _price(row["high_water"]),
-        "redeemable": bool(row["redeemable"]),
+        "opened_at": iso(p.opened_at),
+        "realized_pnl_usdc": _money(p.realized),
+        "high_water_bid": _price(p.high_water),
+        "redeemable": p.redeemable,
     }
 
 
@@ -76,6 +74,7 @@ def _copy(row: sqlite3.Row) -> dict[str, Any]:
         "leader_shares": _money(shares),
         "leader_price": _price(Decimal(collateral) / Decimal(shares)) if shares else "0",
         "decision": row["decision"],
+        "code": row["code"],
         "reason": row["reason"],
         "order_usdc": _money(row["order_usdc"]),
         "fill_shares": _money(row["fill_shares"]),
@@ -98,16 +97,16 @@ def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | N
     ``limit`` recent copies (0: all); the ``positions_limit`` most recently opened positions
     (``None``: all). Money totals always cover every open position.
     """
-    rows = store.open_positions()  # newest first
+    positions = store.open_positions()  # newest first
     exposure, shown = 0, []
     unrealized_by_leader: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        units = _unrealized(row)
-        exposure += int(row["cost"])
-        leader = row["leader"].lower()
+    for i, p in enumerate(positions):
+        units = _unrealized(p)
+        exposure += p.cost
+        leader = p.leader.lower()
         unrealized_by_leader[leader] = unrealized_by_leader.get(leader, 0) + (units or 0)
         if positions_limit is None or i < positions_limit:
-            shown.append(_position(row, units))
+            shown.append(_position(p, units))
     unrealized = sum(unrealized_by_leader.values())
     realized_by_leader = store.realized_by_leader()
     mode = store.meta("mode") or "paper"
@@ -122,8 +121,8 @@ def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | N
             "exposure_usdc": _money(exposure),
             "realized_pnl_usdc": _money(store.realized_pnl()),
             "unrealized_pnl_usdc": _money(unrealized),
-            "paused_reason": str(store.risk_state()["paused_reason"]),
-            "open_positions": len(rows),
+            "paused_reason": store.risk_state().paused_reason,
+            "open_positions": len(positions),
         },
         "leaders": [
             {
@@ -220,13 +219,22 @@ def summary_text(status: dict[str, Any]) -> Text:
 
 
 def leaders_table(status: dict[str, Any]) -> Table:
-    table = _table("Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "realized", "unrealized",
-                   "last fill")  # fmt: skip
+    table = _table(
+        "Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "realized", "unrealized", "last fill"
+    )
     for r in status["leaders"]:
         last = (r["last_fill_at"] or "-").replace("T", " ").rstrip("Z")
-        table.add_row(_short(r["address"]), r["label"], str(r["cursor_block"]), str(r["fills_seen"]),
-                      str(r["copied"]), str(r["skipped"]), _num(r.get("realized_pnl_usdc"), 2),
-                      _num(r.get("unrealized_pnl_usdc"), 2), last)  # fmt: skip
+        table.add_row(
+            _short(r["address"]),
+            r["label"],
+            str(r["cursor_block"]),
+            str(r["fills_seen"]),
+            str(r["copied"]),
+            str(r["skipped"]),
+            _num(r.get("realized_pnl_usdc"), 2),
+            _num(r.get("unrealized_pnl_usdc"), 2),
+            last,
+        )
     return table
 
 
@@ -236,9 +244,15 @@ def positions_table(status: dict[str, Any]) -> Table:
     table = _table(title, "market", "shares", "avg", "mark", "cost", "unrealized", "realized")
     for p in status["positions"]:
         mark = "redeem" if p.get("redeemable") else _num(p["mark_price"], 4)
-        table.add_row(_market(p), _num(p["shares"], 2), _num(p["avg_price"], 4), mark,
-                      _num(p["cost_usdc"], 2), _num(p["unrealized_pnl_usdc"], 2),
-                      _num(p.get("realized_pnl_usdc"), 2))  # fmt: skip
+        table.add_row(
+            _market(p),
+            _num(p["shares"], 2),
+            _num(p["avg_price"], 4),
+            mark,
+            _num(p["cost_usdc"], 2),
+            _num(p["unrealized_pnl_usdc"], 2),
+            _num(p.get("realized_pnl_usdc"), 2),
+        )
     return table
 
 
@@ -246,9 +260,17 @@ def copies_table(copies: list[dict[str, Any]], title: str = "Recent copies") -> 
     table = _table(title, "time", "leader", "side", "market", "leader px", "our px", "usdc", "decision", "reason")
     for c in copies:
         colour = COLOURS.get(c["decision"], "white")
-        table.add_row(c["at"][11:19], c["leader_label"] or _short(c["leader"], 10), c["side"], _market(c),
-                      _num(c["leader_price"], 4), _num(c["fill_price"], 4), _num(c["order_usdc"], 2),
-                      f"[{colour}]{c['decision']}[/]", c["reason"])  # fmt: skip
+        table.add_row(
+            c["at"][11:19],
+            c["leader_label"] or _short(c["leader"], 10),
+            c["side"],
+            _market(c),
+            _num(c["leader_price"], 4),
+            _num(c["fill_price"], 4),
+            _num(c["order_usdc"], 2),
+            f"[{colour}]{c['decision']}[/]",
+            c["reason"],
+        )
     return table
 
 

@@ -33,6 +33,7 @@ CHECK_TIMEOUT_S = 3.0
 ATTEMPTS, MAX_WAIT_S = 3, 0.5  # retries of a transient upstream error, within the check's timeout
 T = TypeVar("T")
 
+
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
@@ -178,13 +179,13 @@ def _database(store: Store) -> str:
 
 
 def _kill_switch(store: Store) -> str:
-    try:
-        state = store.risk_state()
-    except sqlite3.Error:
-        return "no kill-switch state yet (older schema)"
-    if state["paused_reason"]:
-        raise CheckFailed(f"new BUYs paused: {state['paused_reason']} (`copybot resume` lifts it)")
-    return f"not paused, {state['consecutive_failures']} failures in a row"
+    version = store.schema_version
+    if version != SCHEMA_VERSION:  # its columns may not be there yet: the database check says why
+        raise CheckFailed(f"cannot read the kill switch from schema v{version} (expected v{SCHEMA_VERSION})")
+    state = store.risk_state()
+    if state.paused_reason:
+        raise CheckFailed(f"new BUYs paused: {state.paused_reason} (`copybot resume` lifts it)")
+    return f"not paused, {state.consecutive_failures} failures in a row"
 
 
 async def _wallet(settings: Settings, private_key: str) -> str:

@@ -56,8 +56,10 @@ class _HealthCollector(Collector):
             misses.add_metric([name], c.get("misses", 0))
         out: list[Metric] = [calls, errors, hits, misses]
         source = health.get("source") or {}
-        for key, help_text in (("calls_today", "Source API calls this UTC day"),
-                               ("daily_budget", "Source API calls allowed per UTC day")):  # fmt: skip
+        for key, help_text in (
+            ("calls_today", "Source API calls this UTC day"),
+            ("daily_budget", "Source API calls allowed per UTC day"),
+        ):
             if isinstance(source.get(key), int | float):
                 out.append(GaugeMetricFamily(f"copybot_source_{key}", help_text, value=source[key]))
         return out
@@ -78,9 +80,12 @@ class Metrics:
             "copybot_cycle_duration_seconds", "Duration of a watch cycle", buckets=CYCLE_BUCKETS, registry=r
         )
         self.phase_seconds = Histogram(
-            "copybot_cycle_phase_duration_seconds", "Time per cycle phase (poll, execute, manage)", ["phase"],
-            buckets=PHASE_BUCKETS, registry=r,
-        )  # fmt: skip
+            "copybot_cycle_phase_duration_seconds",
+            "Time per cycle phase (poll, execute, manage)",
+            ["phase"],
+            buckets=PHASE_BUCKETS,
+            registry=r,
+        )
         self.heartbeat = Gauge("copybot_last_heartbeat_timestamp_seconds", "Unix time the last cycle ended", registry=r)
         self.latest_block = Gauge("copybot_latest_block", "Chain head seen by the last cycle", registry=r)
         self.positions = Gauge("copybot_open_positions", "Open positions", registry=r)

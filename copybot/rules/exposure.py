@@ -13,19 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from copybot.models import value_at
+from copybot.models import Position, value_at
 
 Key = tuple[str, int]  # (leader, token id): one position
 
 
-class Row(Protocol):
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
 class PositionRows(Protocol):
-    def position_costs(self, keys: Sequence[Key] | None = None) -> Sequence[Row]: ...
+    def position_costs(self, keys: Sequence[Key] | None = None) -> Sequence[Position]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +33,13 @@ class Holding:
     market: str = ""
 
 
-def holdings(rows: Iterable[Row]) -> dict[Key, Holding]:
-    """Rows of ``leader, token_id, condition_id, shares, cost, mark_price`` -> a :class:`Holding`
-    per position. Unmarked, it is valued at its cost; marked, at shares x mark, rounded down."""
+def holdings(positions: Iterable[Position]) -> dict[Key, Holding]:
+    """A :class:`Holding` per position: unmarked, valued at its cost; marked, at shares x mark,
+    rounded down."""
     out: dict[Key, Holding] = {}
-    for r in rows:
-        cost, shares, mark = int(r["cost"]), int(r["shares"]), r["mark_price"]
-        value = cost if mark is None else value_at(shares, mark)
-        out[(str(r["leader"]), int(r["token_id"]))] = Holding(cost, value, str(r["condition_id"] or ""))
+    for p in positions:
+        value = p.cost if p.mark_price is None else value_at(p.shares, p.mark_price)
+        out[p.key] = Holding(p.cost, value, p.condition_id)
     return out
 
 

@@ -1,7 +1,8 @@
 """Pure limit checks for new BUYs: market filters, caps on what we hold, and the kill switches.
 
-Each check returns a reason ("" = fine) or the room left under each cap; ``copybot.rules.risk.decide``
-composes them. Exits (SELLs) are never limited here: nothing in this module ever blocks one.
+Each check returns a :class:`~copybot.models.Skip` (None = fine) or the room left under each cap;
+``copybot.rules.risk.decide`` composes them. Exits (SELLs) are never limited here: nothing in this
+module ever blocks one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from copybot.config.settings import RiskSettings
-from copybot.models import DecisionContext, to_units
+from copybot.models import DecisionContext, Pause, PauseKind, Reason, Skip, to_units
 from copybot.protocol import CENT
 from copybot.rules.sizing import floor_to, usdc
 
@@ -28,24 +29,31 @@ class PauseInputs(Protocol):
     def paused_reason(self) -> str: ...
 
 
-def pause_reason(state: PauseInputs, risk: RiskSettings) -> str:
-    """Why new BUYs are paused, or "" when they are not. Exits are never paused.
-
-    In order: a pause already in force (``paused_reason``, set manually or latched earlier), the
-    daily loss (``-daily_pnl >= daily_loss_limit_usdc``, realized + unrealized since 00:00 UTC),
-    then ``consecutive_failures >= max_consecutive_failures``. A limit of 0 is off. The caller
-    should latch a non-empty answer into ``paused_reason`` until 00:00 UTC or ``copybot resume``:
-    unrealized P&L can recover within the day, and this function has no memory.
+def tripped(state: PauseInputs, risk: RiskSettings) -> Pause | None:
+    """The kill switch these numbers trip, or None: the daily loss first
+    (``-daily_pnl >= daily_loss_limit_usdc``, realized + unrealized since 00:00 UTC), then
+    ``consecutive_failures >= max_consecutive_failures``. A limit of 0 is off. The caller latches a
+    trip (it has the memory this function lacks): unrealized P&L can recover within the day.
     """
-    if state.paused_reason:
-        return state.paused_reason
     limit = to_units(risk.daily_loss_limit_usdc)
     if limit > 0 and -state.daily_pnl >= limit:
-        return f"daily loss {usdc(-state.daily_pnl)} reached daily_loss_limit_usdc {usdc(limit)}"
+        text = f"daily loss {usdc(-state.daily_pnl)} reached daily_loss_limit_usdc {usdc(limit)}"
+        return Pause(PauseKind.DAILY_LOSS, text)
     most = risk.max_consecutive_failures
     if most > 0 and state.consecutive_failures >= most:
-        return f"{state.consecutive_failures} orders failed in a row (max_consecutive_failures {most})"
-    return ""
+        text = f"{state.consecutive_failures} orders failed in a row (max_consecutive_failures {most})"
+        return Pause(PauseKind.FAILURES, text)
+    return None
+
+
+def pause_reason(state: PauseInputs, risk: RiskSettings) -> str:
+    """Why new BUYs are paused, or "" when they are not: a pause already in force
+    (``paused_reason``, latched earlier), else a switch that trips now (:func:`tripped`).
+    Exits are never paused."""
+    if state.paused_reason:
+        return state.paused_reason
+    trip = tripped(state, risk)
+    return trip.text if trip is not None else ""
 
 
 def _identity(ctx: DecisionContext) -> tuple[str, str]:
@@ -65,33 +73,34 @@ def _match(entries: tuple[str, ...], condition: str, slug: str) -> str:
     return ""
 
 
-def market_filter_reason(ctx: DecisionContext, risk: RiskSettings) -> str:
-    """Why ``allowed_markets`` / ``blocked_markets`` keep a BUY out of this market ("" = they don't).
+def market_filter(ctx: DecisionContext, risk: RiskSettings) -> Skip | None:
+    """Why ``allowed_markets`` / ``blocked_markets`` keep a BUY out of this market (None = they don't).
 
     An entry matches a condition id exactly or is a substring of the market slug (both already
     lowercase). With a list configured and the market unknown (no MarketInfo and no book), the
     BUY is refused: a filter that cannot be checked is not passed.
     """
     if not risk.allowed_markets and not risk.blocked_markets:
-        return ""
+        return None
     condition, slug = _identity(ctx)
     if not condition and not slug:
-        return "market filter: the market is unknown, so allowed_markets/blocked_markets cannot be checked"
+        why = "market filter: the market is unknown, so allowed_markets/blocked_markets cannot be checked"
+        return Skip(Reason.MARKET_FILTER, why)
     name = slug or condition
     hit = _match(risk.blocked_markets, condition, slug)
     if hit:
-        return f"market blocked: {name} matches blocked_markets entry {hit!r}"
+        return Skip(Reason.MARKET_BLOCKED, f"market blocked: {name} matches blocked_markets entry {hit!r}")
     if risk.allowed_markets and not _match(risk.allowed_markets, condition, slug):
-        return f"market not allowed: {name} matches no allowed_markets entry"
-    return ""
+        return Skip(Reason.MARKET_NOT_ALLOWED, f"market not allowed: {name} matches no allowed_markets entry")
+    return None
 
 
-def open_positions_reason(ctx: DecisionContext, risk: RiskSettings) -> str:
-    """Why this BUY may not open a new position: ``max_open_positions`` already open ("" = it may)."""
+def open_positions_limit(ctx: DecisionContext, risk: RiskSettings) -> Skip | None:
+    """Why this BUY may not open a new position: ``max_open_positions`` already open (None = it may)."""
     most = risk.max_open_positions
     if most > 0 and not ctx.holds_token and ctx.open_positions >= most:
-        return f"limit: max_open_positions {most} reached ({ctx.open_positions} open)"
-    return ""
+        return Skip(Reason.LIMIT, f"limit: max_open_positions {most} reached ({ctx.open_positions} open)")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +139,13 @@ def tightest(caps: list[Room]) -> Room:
     return min(caps, key=lambda r: r.room)
 
 
-def cap_reason(room: Room, minimum: int) -> str:
+def cap_skip(room: Room, minimum: int) -> Skip:
     """Why no BUY of at least ``minimum`` fits under ``room``."""
     if room.name == "cash":
-        return f"insufficient bankroll: cash {usdc(room.cap)} < minimum order {usdc(minimum)}"
+        return Skip(
+            Reason.INSUFFICIENT_BANKROLL,
+            f"insufficient bankroll: cash {usdc(room.cap)} < minimum order {usdc(minimum)}",
+        )
     held = f"; {usdc(room.used)} of {usdc(room.cap)} used" if room.used else ""
-    return f"limit: {room.name} leaves room for {usdc(room.room)}, below the minimum order {usdc(minimum)}{held}"
+    why = f"limit: {room.name} leaves room for {usdc(room.room)}, below the minimum order {usdc(minimum)}{held}"
+    return Skip(Reason.LIMIT, why)

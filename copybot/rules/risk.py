@@ -1,18 +1,13 @@
-"""Pure sizing and checks: (fill, our context, limits) -> OrderIntent | Skip(reason).
+"""Pure sizing and checks: (fill, our context, limits) -> OrderIntent | Skip(code, reason).
 
-Entry point: :func:`decide`. Every reason starts with a stable code followed by the numbers that
-led to it; ``details`` carries the numbers as strings for the store, including the sizing inputs,
-the room under each cap, the tick and the price bound.
+Entry point: :func:`decide`. A Skip's ``code`` (:class:`~copybot.models.Reason`) is what callers
+branch on; its ``reason`` is for people: the code in words followed by the numbers that led to it.
+``details`` carries the numbers as strings for the store, including the sizing inputs, the room
+under each cap, the tick and the price bound.
 
-Reason codes (BUY unless noted): ``invalid:`` (both sides), ``paused:``, ``stale:`` (the leader's
-fill is too old), ``market closed:``, ``too small:`` (both sides), ``market filter:``,
-``market blocked:``, ``market not allowed:``, ``limit:`` (a cap; the key is named),
-``insufficient bankroll:``, ``stale price:`` (both sides), ``no liquidity:``, ``slippage:``,
-``no price:``, ``min size:`` (both sides), ``not held:`` (SELL).
-
-The caller's contract for ``stale price:``: the book in the context is older than
+The caller's contract for ``Reason.STALE_PRICE``: the book in the context is older than
 ``risk.price_staleness_s``; refetch it once and call :func:`decide` again with the fresh book
-(and ``book_age_s`` near 0). If it is still stale, store the Skip. ``stale price:`` is only
+(and ``book_age_s`` near 0). If it is still stale, store the Skip. ``STALE_PRICE`` is only
 returned once every check that does not need the book has passed, so a refetch is never wasted.
 
 Order of a BUY's checks: pause, fill age, market open, ``min_leader_usdc``, market filters,
@@ -27,12 +22,12 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 
 from copybot.config.settings import RiskSettings
-from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip, to_units
+from copybot.models import DecisionContext, Fill, OrderIntent, Reason, Side, Skip, to_units
 from copybot.protocol import CENT, DEFAULT_TICK, LOT, UNIT
 from copybot.rules.limits import (
-    cap_reason,
-    market_filter_reason,
-    open_positions_reason,
+    cap_skip,
+    market_filter,
+    open_positions_limit,
     pause_reason,
     rooms,
     tightest,
@@ -54,7 +49,6 @@ from copybot.rules.sizing import (
 __all__ = ["buy_spend", "decide", "pause_reason", "sell_shares"]
 
 
-
 def decide(fill: Fill, ctx: DecisionContext, risk: RiskSettings) -> OrderIntent | Skip:
     """Decide what to do about one leader fill.
 
@@ -71,9 +65,9 @@ def decide(fill: Fill, ctx: DecisionContext, risk: RiskSettings) -> OrderIntent 
         "leader_usdc": usdc(fill.collateral),
     }
     if fill.shares <= 0 or fill.collateral <= 0:
-        return Skip("invalid: leader fill has a zero amount", details)
+        return Skip(Reason.INVALID, "invalid: leader fill has a zero amount", details)
     if not 0 < price < 1:
-        return Skip(f"invalid: leader price {fmt(price)} is outside (0, 1)", details)
+        return Skip(Reason.INVALID, f"invalid: leader price {fmt(price)} is outside (0, 1)", details)
     if fill.side is Side.BUY:
         return _decide_buy(fill, ctx, risk, details)
     return _decide_sell(fill, ctx, risk, details)
@@ -86,11 +80,15 @@ def _book_checks(ctx: DecisionContext, risk: RiskSettings, details: dict[str, st
         return DEFAULT_TICK
     details["book_age_s"] = f"{ctx.book_age_s:.1f}"
     if ctx.book_age_s > risk.price_staleness_s:
-        return Skip(f"stale price: book is {ctx.book_age_s:.0f}s old (max {risk.price_staleness_s:g}s)", details)
+        return Skip(
+            Reason.STALE_PRICE,
+            f"stale price: book is {ctx.book_age_s:.0f}s old (max {risk.price_staleness_s:g}s)",
+            details,
+        )
     tick = ctx.book.tick_size
     details["tick"] = fmt(tick)
     if not 0 < tick < 1:
-        return Skip(f"invalid: tick size {fmt(tick)} is outside (0, 1)", details)
+        return Skip(Reason.INVALID, f"invalid: tick size {fmt(tick)} is outside (0, 1)", details)
     if ctx.book.min_order_size > 0:
         details["min_order_size"] = fmt(ctx.book.min_order_size)
     return tick
@@ -100,18 +98,22 @@ def _entry_skip(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: d
     """The BUY checks that need no book: pause, age, market state, leader size, filters, count."""
     why = pause_reason(ctx, risk)
     if why:
-        return Skip(f"paused: {why}", details)
+        return Skip(Reason.PAUSED, f"paused: {why}", details)
     age = ctx.now - fill.timestamp
     details["age_s"] = f"{age:.0f}"
     if age > risk.max_trade_age_s:
-        return Skip(f"stale: leader fill is {age:.0f}s old (max {risk.max_trade_age_s:g}s)", details)
+        return Skip(Reason.STALE, f"stale: leader fill is {age:.0f}s old (max {risk.max_trade_age_s:g}s)", details)
     if ctx.market is not None and (ctx.market.closed or not ctx.market.accepting_orders):
-        return Skip("market closed: not accepting orders", details)
+        return Skip(Reason.MARKET_CLOSED, "market closed: not accepting orders", details)
     least = to_units(risk.min_leader_usdc)
     if fill.collateral < least:
-        return Skip(f"too small: leader spent {usdc(fill.collateral)}, below min_leader_usdc {usdc(least)}", details)
-    why = market_filter_reason(ctx, risk) or open_positions_reason(ctx, risk)
-    return Skip(why, details) if why else None
+        return Skip(
+            Reason.TOO_SMALL,
+            f"too small: leader spent {usdc(fill.collateral)}, below min_leader_usdc {usdc(least)}",
+            details,
+        )
+    limited = market_filter(ctx, risk) or open_positions_limit(ctx, risk)
+    return None if limited is None else Skip(limited.code, limited.reason, details)
 
 
 def _decide_buy(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: dict[str, str]) -> OrderIntent | Skip:
@@ -124,18 +126,22 @@ def _decide_buy(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: d
     bound = buy_bound(fill.price, risk.max_slippage, tick)
     if bound is None:
         limit = fmt(fill.price + risk.max_slippage)
-        return Skip(f"slippage: worst acceptable {limit} is below the lowest valid price {fmt(tick)}", details)
+        return Skip(
+            Reason.SLIPPAGE, f"slippage: worst acceptable {limit} is below the lowest valid price {fmt(tick)}", details
+        )
     details["worst_price"] = fmt(bound)
     price = None
     if ctx.book is not None:
         price = ctx.book.best_ask
         if price is None:
-            return Skip("no liquidity: the book has no asks", details)
+            return Skip(Reason.NO_LIQUIDITY, "no liquidity: the book has no asks", details)
         details["best_ask"] = fmt(price)
         if price > bound:
-            return Skip(f"slippage: best ask {fmt(price)} above worst acceptable {fmt(bound)}", details)
+            return Skip(
+                Reason.SLIPPAGE, f"slippage: best ask {fmt(price)} above worst acceptable {fmt(bound)}", details
+            )
     if risk.sizing == "risk" and price is None:
-        return Skip("no price: risk sizing needs the order book's best ask", details)
+        return Skip(Reason.NO_PRICE, "no price: risk sizing needs the order book's best ask", details)
     return _size_buy(fill, ctx, risk, details, price, bound)
 
 
@@ -162,11 +168,14 @@ def _size_buy(
             details[f"room_{cap.name}"] = usdc(cap.room)
     least = max(ceil_to(to_units(risk.min_order_usdc), CENT), CENT)  # a BUY is at least a cent
     if spend < least:
-        return Skip(f"too small: order sized at {usdc(spend)}, below the minimum {usdc(least)}", details)
+        return Skip(
+            Reason.TOO_SMALL, f"too small: order sized at {usdc(spend)}, below the minimum {usdc(least)}", details
+        )
     binding = tightest(caps)
     if binding.room < spend:
         if binding.room < least:
-            return Skip(cap_reason(binding, least), details)
+            capped = cap_skip(binding, least)
+            return Skip(capped.code, capped.reason, details)
         spend = binding.room
         details["capped_by"] = binding.name
     minimum = ctx.book.min_order_size if ctx.book is not None else Decimal(0)
@@ -175,10 +184,12 @@ def _size_buy(
         shown = fmt((got / UNIT).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
         what = f"{usdc(spend)} buys at least {shown} shares at {fmt(bound)}, below the market minimum {fmt(minimum)}"
         if not risk.round_up_to_minimum:
-            return Skip(f"min size: {what}", details)
+            return Skip(Reason.MIN_SIZE, f"min size: {what}", details)
         needed = spend_for(minimum, bound)
         if needed > binding.room:
-            return Skip(f"min size: {what}; rounding up to {usdc(needed)} exceeds {binding.name}", details)
+            return Skip(
+                Reason.MIN_SIZE, f"min size: {what}; rounding up to {usdc(needed)} exceeds {binding.name}", details
+            )
         spend = needed
         details["rounded_up_to_minimum"] = usdc(needed)
     details["spend_usdc"] = usdc(spend)
@@ -189,7 +200,7 @@ def _decide_sell(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: 
     details["our_shares"] = usdc(ctx.our_shares)
     details["leader_holding"] = "unknown" if ctx.leader_holding is None else usdc(ctx.leader_holding)
     if ctx.our_shares <= 0:
-        return Skip("not held: we hold no shares of this token from this leader", details)
+        return Skip(Reason.NOT_HELD, "not held: we hold no shares of this token from this leader", details)
     tick = _book_checks(ctx, risk, details)
     if isinstance(tick, Skip):
         return tick
@@ -197,13 +208,15 @@ def _decide_sell(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: 
     shares = floor_to(mirrored, LOT)  # DOWN to 0.01 share: never more than we hold
     details["mirrored_shares"] = usdc(mirrored)
     if shares <= 0:
-        return Skip("too small: mirrored sell rounds to zero shares", details)
+        return Skip(Reason.TOO_SMALL, "too small: mirrored sell rounds to zero shares", details)
     minimum = to_units(ctx.book.min_order_size) if ctx.book is not None else 0
     if shares < minimum:
         everything = floor_to(ctx.our_shares, LOT)
         if everything < minimum:
             return Skip(
-                f"min size: we hold {usdc(everything)} shares, below the market minimum {usdc(minimum)}", details
+                Reason.MIN_SIZE,
+                f"min size: we hold {usdc(everything)} shares, below the market minimum {usdc(minimum)}",
+                details,
             )
         shares = everything  # an exit below the minimum sells the whole position instead
         details["raised_to_all"] = "true"

@@ -21,9 +21,9 @@ from typing import Any
 from cachetools import LRUCache
 
 from copybot.errors import StoreError
-from copybot.models import CopyOutcome, Fill, Side
+from copybot.models import CopyOutcome, Fill, OrderRecord, Position, RiskState
 from copybot.sources.base import PollResult
-from copybot.store import ledger
+from copybot.store import ledger, records
 from copybot.store.fills import drop_vanished, insert_fill
 from copybot.store.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and health read them here
 from copybot.store.schema import SCHEMA_VERSION as SCHEMA_VERSION
@@ -58,14 +58,6 @@ class CycleStats:
     cache_misses: int
     source_health: Mapping[str, Any]
     last_error: str = ""
-
-
-def _fill_from_row(row: sqlite3.Row) -> Fill:
-    return Fill(
-        leader=row["leader"], tx_hash=row["tx_hash"], log_index=row["log_index"], block=row["block"],
-        timestamp=row["ts"], exchange=row["exchange"], token_id=int(row["token_id"]), side=Side(row["side"]),
-        shares=row["shares"], collateral=row["collateral"], fee=row["fee"], as_taker=bool(row["as_taker"]),
-    )  # fmt: skip
 
 
 class Store:
@@ -238,7 +230,7 @@ class Store:
             "ORDER BY block, log_index LIMIT ?",
             (after[0], after[1], limit),
         ).fetchall()
-        return [PendingFill(r["id"], _fill_from_row(r), r["leader_holding_before"]) for r in rows]
+        return [PendingFill(r["id"], records.fill(r), r["leader_holding_before"]) for r in rows]
 
     # ---- positions and decisions ----------------------------------------------------------
     def our_shares(self, leader: str, token_id: int) -> int:
@@ -256,25 +248,27 @@ class Store:
         except sqlite3.IntegrityError as exc:  # a fill decided twice: a bug, never silently accepted
             raise StoreError(f"refusing to record a batch of decisions: {exc}") from None
 
-    def open_positions(self) -> list[sqlite3.Row]:
-        return self._conn.execute(
-            "SELECT p.*, m.question, m.slug FROM positions p LEFT JOIN markets m USING (token_id) "
+    def open_positions(self) -> list[Position]:
+        """Every open position, newest first, with its market's question."""
+        rows = self._conn.execute(
+            "SELECT p.*, m.question FROM positions p LEFT JOIN markets m USING (token_id) "
             "WHERE p.shares > 0 ORDER BY p.opened_at DESC"
         ).fetchall()
+        return [records.position(r) for r in rows]
 
-    def position_costs(self, keys: Sequence[tuple[str, int]] | None = None) -> list[sqlite3.Row]:
+    def position_costs(self, keys: Sequence[tuple[str, int]] | None = None) -> list[Position]:
         """What risk needs of the open positions (of the (leader, token id) ``keys`` only, if given):
-        leader, token_id, condition_id, shares, cost, mark_price."""
+        leader, token, market, shares, cost and mark."""
         sql = "SELECT leader, token_id, condition_id, shares, cost, mark_price FROM positions WHERE shares > 0"
         if keys is None:
-            return self._conn.execute(sql).fetchall()
-        rows: list[sqlite3.Row] = []
+            return [records.position(r) for r in self._conn.execute(sql)]
+        out: list[Position] = []
         for i in range(0, len(keys), 100):  # ORed primary-key lookups (a row-value IN would scan the table)
             chunk = keys[i : i + 100]
             args = [v for leader, token in chunk for v in (leader, str(token))]
             pairs = " OR ".join(["(leader = ? AND token_id = ?)"] * len(chunk))
-            rows += self._conn.execute(f"{sql} AND ({pairs})", args).fetchall()
-        return rows
+            out += [records.position(r) for r in self._conn.execute(f"{sql} AND ({pairs})", args)]
+        return out
 
     def update_marks(self, marks: Mapping[int, Decimal], now: float) -> None:
         """Mark open positions at their best bid and raise their high-water bid (trailing stops)."""
@@ -296,9 +290,10 @@ class Store:
         with self.tx() as c:
             c.execute("UPDATE orders SET status = ?, answered_at = ? WHERE client_key = ?", (status, now, client_key))
 
-    def open_intents(self) -> list[sqlite3.Row]:
+    def open_intents(self) -> list[OrderRecord]:
         """Orders sent (or about to be) whose outcome is not known: reconcile these first."""
-        return self._conn.execute("SELECT * FROM orders WHERE status IN ('intent', 'unknown') ORDER BY id").fetchall()
+        rows = self._conn.execute("SELECT * FROM orders WHERE status IN ('intent', 'unknown') ORDER BY id")
+        return [records.order(r) for r in rows]
 
     def orders_for_fill(self, fill_id: int) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM orders WHERE fill_id = ?", (fill_id,)).fetchone()[0])
@@ -310,15 +305,14 @@ class Store:
 
     def fill(self, fill_id: int) -> PendingFill | None:
         row = self._conn.execute("SELECT * FROM fills WHERE id = ?", (fill_id,)).fetchone()
-        return None if row is None else PendingFill(row["id"], _fill_from_row(row), row["leader_holding_before"])
+        return None if row is None else PendingFill(row["id"], records.fill(row), row["leader_holding_before"])
 
     # ---- kill switch --------------------------------------------------------------------------
-    def risk_state(self) -> sqlite3.Row:
-        row: sqlite3.Row = self._conn.execute("SELECT * FROM risk_state WHERE id = 1").fetchone()
-        return row
+    def risk_state(self) -> RiskState:
+        return records.risk_state(self._conn.execute("SELECT * FROM risk_state WHERE id = 1").fetchone())
 
     def update_risk_state(self, **values: object) -> None:
-        allowed = {"paused_reason", "paused_day", "consecutive_failures", "day", "day_start_equity"}
+        allowed = {"paused_reason", "paused_kind", "paused_day", "consecutive_failures", "day", "day_start_equity"}
         if not values or not set(values) <= allowed:
             raise ValueError(f"unknown risk_state fields: {sorted(set(values) - allowed)}")
         sets = ", ".join(f"{k} = ?" for k in values)
@@ -356,14 +350,15 @@ class Store:
 
     # ---- heartbeat and reporting ----------------------------------------------------------
     def record_cycle(self, s: CycleStats) -> None:
+        ended = s.started_at + s.duration_ms / 1000
+        health = json.dumps(s.source_health, default=str)
         with self.tx() as c:
             c.execute(
                 "UPDATE heartbeat SET cycles = cycles + 1, last_cycle_at = ?, api_calls = api_calls + ?, "
                 "cache_hits = cache_hits + ?, cache_misses = cache_misses + ?, last_error = ?, source_health = ? "
                 "WHERE id = 1",
-                (s.started_at + s.duration_ms / 1000, s.api_calls, s.cache_hits, s.cache_misses, s.last_error,
-                 json.dumps(s.source_health, default=str)),
-            )  # fmt: skip
+                (ended, s.api_calls, s.cache_hits, s.cache_misses, s.last_error, health),
+            )
             cid = c.execute(
                 "INSERT INTO cycles (started_at, duration_ms, fills, decisions, api_calls) VALUES (?, ?, ?, ?, ?)",
                 (s.started_at, s.duration_ms, s.fills, s.decisions, s.api_calls),
@@ -394,7 +389,7 @@ class Store:
 
     def copy_rows(self, limit: int) -> list[sqlite3.Row]:
         sql = (
-            "SELECT f.*, d.decision, d.reason, d.order_usdc, d.fill_shares, d.fill_usdc, d.fill_price, d.at, "
+            "SELECT f.*, d.decision, d.code, d.reason, d.order_usdc, d.fill_shares, d.fill_usdc, d.fill_price, d.at, "
             "l.label AS leader_label, m.outcome, m.question FROM decisions d JOIN fills f ON f.id = d.fill_id "
             "LEFT JOIN leaders l ON l.address = f.leader LEFT JOIN markets m ON m.token_id = f.token_id "
             "ORDER BY d.id DESC"

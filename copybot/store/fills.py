@@ -44,13 +44,14 @@ def insert_fill(
         "SELECT shares FROM leader_holdings WHERE leader = ? AND token_id = ?", (f.leader, token)
     ).fetchone()
     before: int | None = None if row is None else row[0]
+    where = (f.tx_hash, f.log_index, f.leader, f.block, f.timestamp, f.exchange)
+    what = (token, f.side.value, f.shares, f.collateral, f.fee, int(f.as_taker))
     c.execute(
         "INSERT INTO fills (tx_hash, log_index, leader, block, ts, exchange, token_id, side, "
         "shares, collateral, fee, as_taker, leader_holding_before, seen_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (f.tx_hash, f.log_index, f.leader, f.block, f.timestamp, f.exchange, token, f.side.value,
-         f.shares, f.collateral, f.fee, int(f.as_taker), before, now),
-    )  # fmt: skip
+        (*where, *what, before, now),
+    )
     if f.side is Side.BUY:
         after: int | None = (before or 0) + f.shares
     else:
@@ -73,7 +74,8 @@ def drop_vanished(c: sqlite3.Connection, windows: Sequence[Window], present: set
         for r in rows:
             if r["leader"] in w.leaders and (r["tx_hash"], r["log_index"]) not in present:
                 c.execute(
-                    "INSERT INTO decisions (fill_id, decision, reason, details, at) VALUES (?, 'skipped', ?, ?, ?)",
+                    "INSERT INTO decisions (fill_id, decision, code, reason, details, at) "
+                    "VALUES (?, 'skipped', 'reorged', ?, ?, ?)",
                     (r["id"], f"reorged: log no longer on chain (blocks {w.lo}-{w.hi} re-read)", "{}", now),
                 )
                 c.execute("UPDATE fills SET state = 'done' WHERE id = ?", (r["id"],))

@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from decimal import Decimal
 
 from copybot.errors import StoreError
-from copybot.models import CopyOutcome, Decision, MarketInfo, OrderIntent, OrderResult, Side
+from copybot.models import CopyOutcome, Decision, ExitRule, MarketInfo, OrderIntent, OrderResult, Side
 from copybot.protocol import LOT
+from copybot.store.records import exit_purpose
 
 
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     client_key: str
     fill_id: int | None
-    purpose: str  # "copy" or "exit:<reason>"
+    purpose: str  # "copy" or records.exit_purpose(rule)
     leader: str
     mode: str
     intent: OrderIntent
@@ -35,7 +35,7 @@ class ExitOutcome:
 
     leader: str
     token_id: int
-    reason: str  # "take_profit", "stop_loss", "trailing_stop", "max_hold", "resolved", ...
+    rule: ExitRule
     client_key: str
     intent: OrderIntent | None = None
     result: OrderResult | None = None
@@ -43,32 +43,39 @@ class ExitOutcome:
     detail: str = ""
 
 
+_INSERT_ORDER = (
+    "INSERT {how} INTO orders (client_key, fill_id, purpose, leader, mode, token_id, side, amount, worst_price, "
+    "status, exchange_order_id, created_at, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _order_values(o: NewOrder, status: str, now: float, answered: float | None) -> tuple[object, ...]:
+    i = o.intent
+    worst = None if i.worst_price is None else str(i.worst_price)
+    identity = (o.client_key, o.fill_id, o.purpose, o.leader, o.mode)
+    what = (str(i.token_id), i.side.value, i.amount, worst)
+    return (*identity, *what, status, o.exchange_order_id or None, now, answered)
+
+
+_INSERT_DECISION = (
+    "INSERT INTO decisions (fill_id, decision, code, reason, order_usdc, fill_shares, fill_usdc, fill_price, "
+    "details, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def write_intent(c: sqlite3.Connection, o: NewOrder, now: float) -> bool:
-    cur = c.execute(
-        "INSERT OR IGNORE INTO orders (client_key, fill_id, purpose, leader, mode, token_id, side, amount, "
-        "worst_price, status, exchange_order_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)",
-        (o.client_key, o.fill_id, o.purpose, o.leader, o.mode, str(o.intent.token_id), o.intent.side.value,
-         o.intent.amount, _price(o.intent.worst_price), o.exchange_order_id or None, now),
-    )  # fmt: skip
+    cur = c.execute(_INSERT_ORDER.format(how="OR IGNORE"), _order_values(o, "intent", now, None))
     return cur.rowcount == 1
 
 
-def _price(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _upsert_order(
-    c: sqlite3.Connection, key: str, fill_id: int | None, purpose: str, leader: str, mode: str,
-    intent: OrderIntent, status: str, order_id: str, now: float,
-) -> int:  # fmt: skip
+def _upsert_order(c: sqlite3.Connection, o: NewOrder, status: str, now: float) -> int:
+    """The order with its outcome: its intent row updated, or a new row (paper writes no intents)."""
     row = c.execute(
-        "INSERT INTO orders (client_key, fill_id, purpose, leader, mode, token_id, side, amount, worst_price, status, "
-        "exchange_order_id, created_at, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (client_key) DO UPDATE SET status = excluded.status, answered_at = excluded.answered_at, "
+        _INSERT_ORDER.format(how="")
+        + " ON CONFLICT (client_key) DO UPDATE SET status = excluded.status, answered_at = excluded.answered_at, "
         "exchange_order_id = COALESCE(orders.exchange_order_id, excluded.exchange_order_id) RETURNING id",
-        (key, fill_id, purpose, leader, mode, str(intent.token_id), intent.side.value, intent.amount,
-         _price(intent.worst_price), status, order_id or None, now, now),
-    ).fetchone()  # fmt: skip
+        _order_values(o, status, now, now),
+    ).fetchone()
     return int(row[0])
 
 
@@ -77,58 +84,71 @@ def record_copy(c: sqlite3.Connection, fill_id: int, o: CopyOutcome, mode: str, 
     order_usdc = intent.amount if intent is not None and intent.side is Side.BUY else None
     if order_usdc is None and r is not None:
         order_usdc = r.collateral
-    c.execute(
-        "INSERT INTO decisions (fill_id, decision, reason, order_usdc, fill_shares, fill_usdc, fill_price, "
-        "details, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (fill_id, o.decision.value, o.reason, order_usdc, r.shares if r else None, r.collateral if r else None,
-         str(r.avg_price) if r else None, json.dumps(o.details, default=str, sort_keys=True), now),
-    )  # fmt: skip
+    filled = (r.shares, r.collateral, str(r.avg_price)) if r else (None, None, None)
+    details = json.dumps(o.details, default=str, sort_keys=True)
+    c.execute(_INSERT_DECISION, (fill_id, o.decision.value, o.code.value, o.reason, order_usdc, *filled, details, now))
     c.execute("UPDATE fills SET state = 'done' WHERE id = ?", (fill_id,))
     if o.market is not None:
         remember_market(c, o.market)
     if intent is None:
         return
     key = o.client_key or f"{fill.tx_hash}:{fill.log_index}"
-    status = "filled" if o.decision is Decision.FILLED else o.decision.value
-    order_id = _upsert_order(c, key, fill_id, "copy", fill.leader, mode, intent, status, o.order_id, now)
+    order = NewOrder(key, fill_id, "copy", fill.leader, mode, intent, o.order_id)
+    order_id = _upsert_order(c, order, o.decision.value, now)
     if r is None or o.decision is not Decision.FILLED:
         return
-    book_trade(c, order_id, fill.leader, intent.side, intent.token_id, r, o.market, key, now)
+    book_trade(c, Trade(fill.leader, intent.token_id, intent.side, r, o.market), order_id=order_id, ref=key, now=now)
 
 
 def remember_market(c: sqlite3.Connection, m: MarketInfo) -> None:
     """Store what is known of a token's market; a blank field never erases a known one (a market
     known only from its book has a condition id but no question)."""
-    keep = ", ".join(f"{k} = CASE WHEN excluded.{k} != '' THEN excluded.{k} ELSE markets.{k} END"
-                     for k in ("condition_id", "outcome", "question", "slug"))  # fmt: skip
+    fields = ("condition_id", "outcome", "question", "slug")
+    keep = ", ".join(f"{k} = CASE WHEN excluded.{k} != '' THEN excluded.{k} ELSE markets.{k} END" for k in fields)
     c.execute(
         f"INSERT INTO markets VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO UPDATE SET {keep}",
         (str(m.token_id), m.condition_id, m.outcome, m.question, m.slug),
     )
 
 
-def book_trade(
-    c: sqlite3.Connection, order_id: int | None, leader: str, side: Side, token_id: int, r: OrderResult,
-    market: MarketInfo | None, ref: str, now: float, kind: str = "",
-) -> None:  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """Shares that changed hands for one of our positions."""
+
+    leader: str
+    token_id: int
+    side: Side
+    result: OrderResult
+    market: MarketInfo | None = None
+
+
+def book_trade(c: sqlite3.Connection, t: Trade, *, order_id: int | None, ref: str, now: float, kind: str = "") -> None:
     """A fill that happened: the trade row, the position, and the cash it moved."""
+    r = t.result
     if order_id is not None:
         c.execute(
             "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (order_id, str(token_id), side.value, r.shares, r.collateral, str(r.avg_price), now),
+            (order_id, str(t.token_id), t.side.value, r.shares, r.collateral, str(r.avg_price), now),
         )
-    apply_trade(c, leader, token_id, side, r.shares, r.collateral, market, now)
-    amount = -r.collateral if side is Side.BUY else r.collateral
+    apply_trade(c, t.leader, t.token_id, t.side, r.shares, r.collateral, t.market, now)
+    amount = -r.collateral if t.side is Side.BUY else r.collateral
     c.execute(
         "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, ?, ?, ?)",
-        (now, kind or ("buy" if side is Side.BUY else "sell"), amount, ref),
+        (now, kind or ("buy" if t.side is Side.BUY else "sell"), amount, ref),
     )
 
 
 def apply_trade(
-    c: sqlite3.Connection, leader: str, token_id: int, side: Side, shares: int, usdc: int,
-    market: MarketInfo | None, now: float,
-) -> None:  # fmt: skip
+    c: sqlite3.Connection,
+    leader: str,
+    token_id: int,
+    side: Side,
+    shares: int,
+    usdc: int,
+    market: MarketInfo | None,
+    now: float,
+) -> None:
+    """The position after ``shares`` bought for (or sold for) ``usdc``: cost basis and realized P&L."""
     token = str(token_id)
     row = c.execute("SELECT * FROM positions WHERE leader = ? AND token_id = ?", (leader, token)).fetchone()
     cid, outcome = (market.condition_id, market.outcome) if market else ("", "")
@@ -168,8 +188,7 @@ def apply_trade(
 
 
 def record_exit(c: sqlite3.Connection, e: ExitOutcome, mode: str, now: float) -> None:
-    purpose = f"exit:{e.reason}"
-    if e.status == "redeemable":  # live: the market resolved; the shares wait to be redeemed on chain
+    if e.status == "redeemable":  # the market resolved; the shares wait to be redeemed outside copybot
         c.execute(
             "UPDATE positions SET redeemable = 1, updated_at = ? WHERE leader = ? AND token_id = ?",
             (now, e.leader, str(e.token_id)),
@@ -177,7 +196,9 @@ def record_exit(c: sqlite3.Connection, e: ExitOutcome, mode: str, now: float) ->
         return
     order_id = None
     if e.intent is not None:
-        order_id = _upsert_order(c, e.client_key, None, purpose, e.leader, mode, e.intent, e.status, "", now)
+        order = NewOrder(e.client_key, None, exit_purpose(e.rule), e.leader, mode, e.intent)
+        order_id = _upsert_order(c, order, e.status, now)
     if e.result is not None and e.status == "filled":
-        kind = "redeem" if e.reason == "resolved" else "sell"
-        book_trade(c, order_id, e.leader, Side.SELL, e.token_id, e.result, None, e.client_key, now, kind)
+        kind = "redeem" if e.rule is ExitRule.RESOLVED else "sell"
+        trade = Trade(e.leader, e.token_id, Side.SELL, e.result)
+        book_trade(c, trade, order_id=order_id, ref=e.client_key, now=now, kind=kind)

@@ -122,6 +122,21 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX fills_leader;
     CREATE INDEX positions_token ON positions (token_id);
     """,
+    # v5: decisions keep their reason's code (models.Reason) beside the text, and the kill switch its
+    # pause's kind (models.PauseKind): programs read the codes, never the words. Rows written before
+    # carried the code as the text's first words ("stale price: ...") and are converted once here.
+    """
+    ALTER TABLE decisions ADD COLUMN code TEXT NOT NULL DEFAULT '';
+    UPDATE decisions SET code = CASE
+        WHEN instr(reason, ':') > 0 THEN replace(lower(substr(reason, 1, instr(reason, ':') - 1)), ' ', '_')
+        WHEN reason LIKE 'mirrored%' THEN 'mirrored'
+        ELSE 'copied' END;
+    ALTER TABLE risk_state ADD COLUMN paused_kind TEXT NOT NULL DEFAULT '';
+    UPDATE risk_state SET paused_kind = CASE
+        WHEN paused_reason LIKE 'daily loss%' THEN 'daily_loss'
+        WHEN paused_reason != '' THEN 'failures'
+        ELSE '' END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,28 +9,30 @@
    others. Each close is recorded in its own transaction, and a position has a lock while it is
    being closed (released when done) so two exits never sell the same shares.
 
-Paper settles a resolved position at its payout (1 or 0); live marks it redeemable (redeeming
-happens on chain, outside copybot) and reports it in ``status``.
+A resolved position is handed to the broker's ``redeem``: paper settles it at its payout (1 or 0)
+at once; live marks it redeemable (redeemed outside copybot) and ``status`` reports it. Sells go
+through the one order path copies use (:mod:`copybot.trading.orders`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from copybot.brokers.base import Broker
 from copybot.clock import Clock
 from copybot.config.settings import Settings, effective_risk
-from copybot.errors import CopybotError, OrderOutcomeUnknown, SkipError, TransientError
-from copybot.models import Book, OpenPosition, OrderIntent, Side, Skip
+from copybot.errors import CopybotError, TransientError
+from copybot.models import Book, ExitSignal, OrderIntent, Position, Side
 from copybot.protocol import LOT
 from copybot.rules.exits import exit_reason
 from copybot.rules.sizing import sell_bound
 from copybot.store import Store
-from copybot.store.ledger import ExitOutcome, NewOrder
+from copybot.store.ledger import ExitOutcome
+from copybot.store.records import exit_purpose
+from copybot.trading.orders import OrderTicket, Sending, send
 from copybot.upstream.market import MarketData
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ExitPlan:
-    leader: str
-    token_id: int
-    condition_id: str
-    shares: int
-    reason: str  # the rule's full text; its code is the part before ":"
+    position: Position
+    signal: ExitSignal
     resolved_price: Decimal | None = None
-
-    @property
-    def code(self) -> str:
-        return self.reason.split(":", 1)[0].replace(" ", "_")
 
 
 class PositionManager:
@@ -61,26 +56,27 @@ class PositionManager:
         self.last_exits: list[ExitOutcome] = []
 
     async def manage(self) -> list[ExitOutcome]:
-        rows = self._store.open_positions()
+        held = self._store.open_positions()
         self.last_exits = []
-        if not rows:
+        if not held:
             return []
-        tokens = list(dict.fromkeys(int(r["token_id"]) for r in rows))
-        bids = await self._market.best_bids(tokens)
+        bids = await self._market.best_bids(dict.fromkeys(p.token_id for p in held))
         now = self._clock.now()
         self._store.update_marks(bids, now)
-        unpriced = {r["condition_id"] for r in rows if int(r["token_id"]) not in bids}
+        unpriced = {p.condition_id for p in held if p.token_id not in bids}
         winners = await self._market.resolutions(unpriced) if unpriced else {}
-        plans = [plan for r in self._store.open_positions() if (plan := self._plan(r, bids, winners, now))]
+        plans = [plan for p in self._store.open_positions() if (plan := self._plan(p, bids, winners, now))]
         if not plans:
             return []
-        books = await self._market.books(p.token_id for p in plans if p.resolved_price is None)
-        results = await asyncio.gather(*(self._close(p, books.get(p.token_id)) for p in plans), return_exceptions=True)
+        to_sell = (p.position.token_id for p in plans if p.resolved_price is None)
+        books = await self._market.books(to_sell)
+        closes = (self._close(p, books.get(p.position.token_id)) for p in plans)
+        results = await asyncio.gather(*closes, return_exceptions=True)
         for plan, result in zip(plans, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, CopybotError):
                     raise result
-                log.warning("exit of %s for %s failed: %s", plan.token_id, plan.leader[:10], result)
+                log.warning("exit of %s for %s failed: %s", plan.position.token_id, plan.position.leader[:10], result)
                 continue
             if result is not None:
                 self.last_exits.append(result)
@@ -88,8 +84,7 @@ class PositionManager:
 
     async def mark_unpriced(self) -> int:
         """Mark positions opened since :meth:`manage` ran (one batched request, only if any)."""
-        rows = self._store.open_positions()
-        tokens = list(dict.fromkeys(int(r["token_id"]) for r in rows if r["mark_price"] is None))
+        tokens = list(dict.fromkeys(p.token_id for p in self._store.open_positions() if p.mark_price is None))
         if not tokens:
             return 0
         bids = await self._market.best_bids(tokens)
@@ -97,26 +92,21 @@ class PositionManager:
         return len(bids)
 
     def _plan(
-        self, row: sqlite3.Row, bids: dict[int, Decimal], winners: dict[str, int | None], now: float
+        self, position: Position, bids: dict[int, Decimal], winners: dict[str, int | None], now: float
     ) -> ExitPlan | None:
-        if row["redeemable"]:
-            return None  # already resolved in live mode: waits for an on-chain redeem
-        token = int(row["token_id"])
+        if position.redeemable:
+            return None  # already resolved: waits to be redeemed outside copybot
         resolved: Decimal | None = None
-        if row["condition_id"] in winners and winners[row["condition_id"]] is not None:
-            resolved = Decimal(1) if winners[row["condition_id"]] == token else Decimal(0)
-        position = OpenPosition(
-            int(row["shares"]), int(row["cost"]), float(row["opened_at"]),
-            Decimal(row["high_water"]) if row["high_water"] else Decimal(0),
-        )  # fmt: skip
-        risk = effective_risk(self._settings, row["leader"])
-        reason = exit_reason(position, bids.get(token), now, self._settings.exits, risk.min_hold_s, resolved)
-        if not reason:
-            return None
-        return ExitPlan(row["leader"], token, row["condition_id"], position.shares, reason, resolved)
+        winner = winners.get(position.condition_id)
+        if winner is not None:
+            resolved = Decimal(1) if winner == position.token_id else Decimal(0)
+        risk = effective_risk(self._settings, position.leader)
+        exits = self._settings.exits
+        signal = exit_reason(position, bids.get(position.token_id), now, exits, risk.min_hold_s, resolved)
+        return None if signal is None else ExitPlan(position, signal, resolved)
 
     async def _close(self, plan: ExitPlan, book: Book | CopybotError | None) -> ExitOutcome | None:
-        key = (plan.leader, plan.token_id)
+        key = plan.position.key
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
@@ -125,52 +115,32 @@ class PositionManager:
             self._locks.pop(key, None)
 
     async def _close_locked(self, plan: ExitPlan, book: Book | CopybotError | None) -> ExitOutcome | None:
+        position, signal = plan.position, plan.signal
         now = self._clock.now()
-        client_key = f"exit:{plan.leader}:{plan.token_id}:{int(now * 1000)}"
-        mode = self._broker.mode
+        client_key = f"exit:{position.leader}:{position.token_id}:{int(now * 1000)}"
+        closing = ExitOutcome(position.leader, position.token_id, signal.rule, client_key, detail=signal.text)
         if plan.resolved_price is not None:
-            paid = await self._broker.redeem(plan.token_id, plan.shares, plan.resolved_price)
+            paid = await self._broker.redeem(position.token_id, position.shares, plan.resolved_price)
             status = "redeemable" if paid is None else "filled"  # None: redeemed outside copybot
-            outcome = ExitOutcome(
-                plan.leader, plan.token_id, "resolved", client_key, result=paid, status=status, detail=plan.reason
-            )
-            self._store.record_exit(outcome, mode, now)
+            outcome = replace(closing, result=paid, status=status)
+            self._store.record_exit(outcome, self._broker.mode, now)
             return outcome
         if not isinstance(book, Book) or book.best_bid is None:
-            raise TransientError(f"no book to exit {plan.token_id} ({plan.reason}); retrying next cycle")
-        shares = plan.shares - plan.shares % LOT
+            raise TransientError(f"no book to exit {position.token_id} ({signal.text}); retrying next cycle")
+        shares = position.shares - position.shares % LOT
         if shares <= 0:
             return None
-        slippage = effective_risk(self._settings, plan.leader).max_slippage
+        slippage = effective_risk(self._settings, position.leader).max_slippage
         bound = sell_bound(book.best_bid, slippage, book.tick_size)
-        intent = OrderIntent(plan.token_id, Side.SELL, shares, bound, {"exit": plan.reason, "bid": str(book.best_bid)})
-        return await self._send(plan, intent, book, client_key)
-
-    async def _send(self, plan: ExitPlan, intent: OrderIntent, book: Book, client_key: str) -> ExitOutcome | None:
-        mode = self._broker.mode
-        prepared = await self._broker.prepare(intent, book)
-        if isinstance(prepared, Skip):
-            outcome = ExitOutcome(plan.leader, plan.token_id, plan.code, client_key, intent, status="skipped",
-                                  detail=prepared.reason)  # fmt: skip
-            self._store.record_exit(outcome, mode, self._clock.now())
-            return outcome
-        if self._broker.can_lose_answers:
-            order = NewOrder(client_key, None, f"exit:{plan.code}", plan.leader, mode, intent, prepared.order_id)
-            self._store.write_intent(order, self._clock.now())
-        try:
-            result = await self._broker.submit(prepared)
-        except OrderOutcomeUnknown:
-            self._store.set_order_status(client_key, "unknown", self._clock.now())
-            raise
-        except TransientError:
-            self._store.set_order_status(client_key, "abandoned", self._clock.now())
-            raise
-        except SkipError as exc:
-            result = Skip(f"rejected: {exc}")
-        if isinstance(result, Skip):
-            outcome = ExitOutcome(plan.leader, plan.token_id, plan.code, client_key, intent, status="failed",
-                                  detail=result.reason)  # fmt: skip
-        else:
-            outcome = ExitOutcome(plan.leader, plan.token_id, plan.code, client_key, intent, result, detail=plan.reason)
-        self._store.record_exit(outcome, mode, self._clock.now())
+        intent = OrderIntent(
+            position.token_id, Side.SELL, shares, bound, {"exit": signal.text, "bid": str(book.best_bid)}
+        )
+        ticket = OrderTicket(client_key, position.leader, purpose=exit_purpose(signal.rule))
+        sent = await send(self._store, self._broker, self._clock, intent, book, ticket)
+        if sent.status in (Sending.UNKNOWN, Sending.DEFERRED):
+            raise TransientError(f"exit of {position.token_id} not settled: {sent.reason}")  # looked up / retried
+        status = {Sending.FILLED: "filled", Sending.SKIPPED: "skipped"}.get(sent.status, "failed")
+        detail = signal.text if sent.status is Sending.FILLED else sent.reason
+        outcome = replace(closing, intent=intent, result=sent.result, status=status, detail=detail)
+        self._store.record_exit(outcome, self._broker.mode, self._clock.now())
         return outcome

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from copybot.models import Reason
 from copybot.sandbox import Sandbox, serve_in_thread
 from tests.integration.helpers import KEY_ENV, ground_truth, run_cli, settings_dict, write_settings
 
@@ -45,6 +46,12 @@ def test_watch_copies_sandbox_leaders_across_a_restart(tmp_path: Path) -> None:
     assert truth <= set(keys), f"lost fills: {truth - set(keys)}"
     assert (injected.tx_hash, injected.log_index) in keys
     assert {c["decision"] for c in st["copies"]} <= {"filled", "skipped", "failed"}
+    for c in st["copies"]:  # the code agrees with the decision; the reason is its human text
+        assert Reason(c["code"]) in (
+            {Reason.COPIED, Reason.MIRRORED, Reason.PARTIAL}
+            if c["decision"] == "filled"
+            else set(Reason) - {Reason.COPIED, Reason.MIRRORED, Reason.PARTIAL}
+        ), c
     assert any(c["decision"] == "filled" for c in st["copies"])
     for c in st["copies"]:
         assert c["reason"], c

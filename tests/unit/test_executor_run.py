@@ -214,7 +214,7 @@ def test_without_gamma_metadata_the_market_cap_holds_across_batches(tmp_path: Pa
     assert decisions[3][0] == "skipped" and "max_market_usdc" in decisions[3][1], decisions[3]
     store = Store.open(tmp_path / "x.db", create=False)
     try:
-        assert [r["condition_id"] for r in store.position_costs()] == [f"m{T1}"]
+        assert [p.condition_id for p in store.position_costs()] == [f"m{T1}"]
     finally:
         store.close()
 

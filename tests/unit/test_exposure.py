@@ -6,7 +6,7 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from copybot.models import MarketInfo, Side
+from copybot.models import MarketInfo, Position, Side
 from copybot.rules.exposure import Exposure, Holding, holdings
 from copybot.store import Store
 from copybot.store.ledger import apply_trade
@@ -15,22 +15,24 @@ U = 10**6
 L1, L2 = "0x" + "a1" * 20, "0x" + "b2" * 20
 
 
-def row(leader: str, token: int, market: str, shares: int, cost: int, mark: str | None) -> dict[str, object]:
-    return {"leader": leader, "token_id": str(token), "condition_id": market, "shares": shares, "cost": cost,
-            "mark_price": mark}  # fmt: skip
+def row(leader: str, token: int, market: str, shares: int, cost: int, mark: str | None) -> Position:
+    return Position(leader, token, market, shares, cost, mark_price=None if mark is None else Decimal(mark))
 
 
 def test_holdings_value_marked_positions_at_the_mark_rounded_down_and_unmarked_at_cost() -> None:
-    rows = [row(L1, 1, "m1", 3 * U, 2 * U, "0.333333"), row(L2, 1, "m1", 10 * U, 5 * U, None),
-            row(L1, 2, "", U, U, "0.5")]  # fmt: skip
+    rows = [
+        row(L1, 1, "m1", 3 * U, 2 * U, "0.333333"),
+        row(L2, 1, "m1", 10 * U, 5 * U, None),
+        row(L1, 2, "", U, U, "0.5"),
+    ]
     assert holdings(rows) == {
         (L1, 1): Holding(cost=2 * U, value=999_999, market="m1"),
         (L2, 1): Holding(cost=5 * U, value=5 * U, market="m1"),
         (L1, 2): Holding(cost=U, value=U // 2, market=""),
     }
     e = Exposure(holdings(rows))
-    assert (e.total_cost, e.value, e.open_positions, e.token_cost(1), e.market_cost) == (
-        8 * U, 999_999 + 5 * U + U // 2, 3, 7 * U, {"m1": 7 * U})  # fmt: skip
+    expected = (8 * U, 999_999 + 5 * U + U // 2, 3, 7 * U, {"m1": 7 * U})
+    assert (e.total_cost, e.value, e.open_positions, e.token_cost(1), e.market_cost) == expected
 
 
 def state(e: Exposure) -> tuple[int, int, int, dict[str, int]]:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from copybot.cli.status import snapshot
-from copybot.models import CopyOutcome, Decision, Fill, OrderIntent, OrderResult, Side
+from copybot.models import CopyOutcome, Decision, Fill, OrderIntent, OrderResult, Reason, Side
 from copybot.sources.base import PollResult
 from copybot.store import Store
 from copybot.store.retention import DAY_S, compact
@@ -28,9 +28,14 @@ def decide_all(store: Store, now: float) -> None:
         f = p.fill
         if f.side is Side.BUY:
             intent = OrderIntent(TOKEN, Side.BUY, 5 * U, Decimal("0.55"))
-            outcomes.append((p.fill_id, CopyOutcome(f, Decision.FILLED, "copied", intent, OrderResult(10 * U, 5 * U))))
+            outcomes.append(
+                (
+                    p.fill_id,
+                    CopyOutcome(f, Decision.FILLED, Reason.COPIED, "copied", intent, OrderResult(10 * U, 5 * U)),
+                )
+            )
         else:
-            outcomes.append((p.fill_id, CopyOutcome(f, Decision.SKIPPED, "not held: test")))
+            outcomes.append((p.fill_id, CopyOutcome(f, Decision.SKIPPED, Reason.NOT_HELD, "not held: test")))
     store.record_outcomes(outcomes, "paper", now)
 
 

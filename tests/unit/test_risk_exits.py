@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from copybot.config.settings import ExitSettings
-from copybot.models import OpenPosition
+from copybot.models import ExitRule, Position
 from copybot.rules.exits import exit_reason
 
 U = 1_000_000
@@ -16,9 +16,19 @@ NOW = 1_790_000_000.0
 ALL = {"take_profit": "0.5", "stop_loss": "0.25", "trailing_stop": "0.1"}
 
 
-def pos(shares: int = 100 * U, cost: int = 40 * U, held_s: float = 3600.0, high: str = "0") -> OpenPosition:
+def pos(shares: int = 100 * U, cost: int = 40 * U, held_s: float = 3600.0, high: str | None = None) -> Position:
     """100 shares bought at 0.40 an hour ago."""
-    return OpenPosition(shares=shares, cost=cost, opened_at=NOW - held_s, high_water_bid=Decimal(high))
+    water = None if high is None else Decimal(high)
+    return Position("0xleader", 1, "0xmarket", shares=shares, cost=cost, opened_at=NOW - held_s, high_water=water)
+
+
+RULES = {
+    "resolved:": ExitRule.RESOLVED,
+    "stop loss:": ExitRule.STOP_LOSS,
+    "trailing stop:": ExitRule.TRAILING_STOP,
+    "take profit:": ExitRule.TAKE_PROFIT,
+    "max hold:": ExitRule.MAX_HOLD,
+}
 
 
 @pytest.mark.parametrize(
@@ -57,14 +67,14 @@ def pos(shares: int = 100 * U, cost: int = 40 * U, held_s: float = 3600.0, high:
     ],
 )
 def test_exit_reason(
-    position: OpenPosition, bid: str | None, settings: dict[str, Any], min_hold: float, prefix: str
+    position: Position, bid: str | None, settings: dict[str, Any], min_hold: float, prefix: str
 ) -> None:
     why = exit_reason(position, None if bid is None else Decimal(bid), NOW, ExitSettings(**settings), min_hold)
     if prefix:
-        assert why.startswith(prefix), why
-        assert "\n" not in why
+        assert why is not None and why.rule is RULES[prefix], why
+        assert why.text.startswith(prefix) and "\n" not in why.text, why
     else:
-        assert why == ""
+        assert why is None
 
 
 @pytest.mark.parametrize(
@@ -75,15 +85,17 @@ def test_exit_reason(
     ],
 )
 def test_exit_reason_names_the_numbers(bid: str, expected: str) -> None:
-    assert exit_reason(pos(), Decimal(bid), NOW, ExitSettings(**ALL)) == expected
+    why = exit_reason(pos(), Decimal(bid), NOW, ExitSettings(**ALL))
+    assert why is not None and why.text == expected
 
 
 def test_trailing_stop_message() -> None:
     why = exit_reason(pos(high="0.60"), Decimal("0.50"), NOW, ExitSettings(trailing_stop=Decimal("0.1")))
-    assert why == "trailing stop: bid 0.5 is 16.67% below the high-water bid 0.6 (limit 10%)"
+    assert why is not None and why.rule is ExitRule.TRAILING_STOP
+    assert why.text == "trailing stop: bid 0.5 is 16.67% below the high-water bid 0.6 (limit 10%)"
 
 
 @pytest.mark.parametrize(("pays", "text"), [("1", "1"), ("0", "0")])
 def test_resolution_ignores_min_hold_and_everything_else(pays: str, text: str) -> None:
     why = exit_reason(pos(held_s=1), Decimal("0.30"), NOW, ExitSettings(**ALL), 3600, resolved_price=Decimal(pays))
-    assert why == f"resolved: the outcome pays {text}"
+    assert why is not None and why.rule is ExitRule.RESOLVED and why.text == f"resolved: the outcome pays {text}"

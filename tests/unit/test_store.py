@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from copybot.errors import StoreError
-from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, OrderIntent, OrderResult, Side
+from copybot.models import CopyOutcome, Decision, Fill, MarketInfo, OrderIntent, OrderResult, PauseKind, Reason, Side
 from copybot.store import MIGRATIONS, Store
 from copybot.store.ledger import remember_market
+from copybot.store.schema import statements
 
 U = 1_000_000
 NOW = 1_790_000_000.0
@@ -135,7 +136,9 @@ def test_upgrade_from_v3_keeps_totals_and_cash_then_triggers_keep_them(tmp_path:
         assert s.totals() == (44, 31)
         s.save_fills([fill(20, leader=L2)], {}, NOW)
         (p,) = [p for p in s.pending_fills(10) if p.fill.leader == L2]
-        s.record_outcomes([(p.fill_id, CopyOutcome(p.fill, Decision.SKIPPED, "stale: test"))], "paper", NOW)
+        s.record_outcomes(
+            [(p.fill_id, CopyOutcome(p.fill, Decision.SKIPPED, Reason.STALE, "stale: test"))], "paper", NOW
+        )
         assert {r["address"]: tuple(r)[3:] for r in s.leader_rows()}[L2] == (2, 0, 2, int(NOW) - 5)
         s.init_paper("paper", 5 * U, NOW)  # the v3 store had no mode yet: deposits once
         assert s.cash() == START - 7 + 5 * U == query(path, "SELECT SUM(amount) FROM ledger")[0][0]
@@ -295,11 +298,11 @@ def _pending(store: Store, f: Fill) -> int:
 
 
 def _filled(f: Fill, intent: OrderIntent, result: OrderResult) -> CopyOutcome:
-    return CopyOutcome(f, Decision.FILLED, "copied", intent, result, MARKET, {"leader_price": "0.42"})
+    return CopyOutcome(f, Decision.FILLED, Reason.COPIED, "copied", intent, result, MARKET, {"leader_price": "0.42"})
 
 
 def _invariant(store: Store) -> None:
-    open_cost = sum(int(r["cost"]) for r in store.open_positions())
+    open_cost = sum(p.cost for p in store.open_positions())
     assert store.cash() + open_cost == START + store.realized_pnl()
 
 
@@ -357,7 +360,7 @@ def test_buy_then_partial_sell_bookkeeping(store: Store, db: Path) -> None:
     store.save_fills([late], {L1: 12}, NOW + 2)
     late_id = _pending(store, late)
     before = snapshot(db)
-    skipped = CopyOutcome(late, Decision.SKIPPED, "stale: too old")
+    skipped = CopyOutcome(late, Decision.SKIPPED, Reason.STALE, "stale: too old")
     with pytest.raises(StoreError, match="UNIQUE"):
         store.record_outcomes([(late_id, skipped), (pending.fill_id, outcome)], "paper", NOW + 3)
     assert snapshot(db) == before
@@ -401,7 +404,9 @@ def test_unfilled_decisions_move_no_money(
     f = fill(1)
     store.save_fills([f], {}, NOW)
     intent = OrderIntent(TOKEN, Side.BUY, 10 * U, Decimal("0.44")) if with_intent else None
-    store.record_outcomes([(_pending(store, f), CopyOutcome(f, decision, "slippage: x", intent))], "paper", NOW)
+    store.record_outcomes(
+        [(_pending(store, f), CopyOutcome(f, decision, Reason.SLIPPAGE, "slippage: x", intent))], "paper", NOW
+    )
     assert (store.count("orders"), store.count("trades"), store.count("positions")) == (orders, trades, 0)
     assert store.cash() == START
     assert store.pending_fills(10) == []
@@ -432,3 +437,80 @@ def test_a_market_known_only_by_its_condition_id_never_blanks_what_gamma_said(tm
     assert [tuple(r) for r in rows] == [(str(OTHER_TOKEN), "0xd1", "", "", ""),
                                        (str(TOKEN), "0xc0", "Yes", "Will it rain?", "will-it-rain")]  # fmt: skip
     store.close()
+
+
+def _v4_database(path: Path, reasons: list[tuple[str, str]], paused: str) -> None:
+    """A database as copybot v4 left it: decisions whose code was the first words of their reason."""
+    with closing(sqlite3.connect(path)) as conn:
+        for script in MIGRATIONS[:4]:
+            for statement in statements(script):
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 4")
+        conn.execute("INSERT INTO leaders (address, label, added_at) VALUES (?, 'one', 0)", (L1,))
+        for i, (decision, reason) in enumerate(reasons, 1):
+            conn.execute(
+                "INSERT INTO fills (id, tx_hash, log_index, leader, block, ts, exchange, token_id, side, shares, "
+                "collateral, fee, as_taker, state, seen_at) VALUES (?, ?, 0, ?, 1, 1, 'x', '1', 'BUY', 1, 1, 0, 0, "
+                "'done', 0)",
+                (i, f"0x{i:02x}", L1),
+            )
+            conn.execute(
+                "INSERT INTO decisions (fill_id, decision, reason, details, at) VALUES (?, ?, ?, '{}', 0)",
+                (i, decision, reason),
+            )
+        conn.execute("UPDATE risk_state SET paused_reason = ?", (paused,))
+        conn.commit()
+
+
+LEGACY = [
+    ("filled", "copied", Reason.COPIED),
+    ("filled", "copied (reconciled after a lost answer)", Reason.COPIED),
+    ("filled", "mirrored leader sell", Reason.MIRRORED),
+    ("filled", "partial: sold 1 of 2 shares (bids ran out)", Reason.PARTIAL),
+    ("skipped", "stale price: book is 40s old (max 30s)", Reason.STALE_PRICE),
+    ("skipped", "stale: leader fill is 400s old (max 300s)", Reason.STALE),
+    ("skipped", "market not allowed: x matches no allowed_markets entry", Reason.MARKET_NOT_ALLOWED),
+    ("skipped", "insufficient bankroll: cash 0 < minimum order 1", Reason.INSUFFICIENT_BANKROLL),
+    ("skipped", "reorged: log no longer on chain (blocks 1-2 re-read)", Reason.REORGED),
+    ("skipped", "not filled: FOK order killed (x)", Reason.NOT_FILLED),
+    ("failed", "rejected: clob: not enough balance / allowance", Reason.REJECTED),
+    ("failed", "book unavailable: clob GET /book: HTTP 404", Reason.BOOK_UNAVAILABLE),
+]
+
+
+@pytest.mark.parametrize(
+    ("paused", "kind"),
+    [
+        ("daily loss 51 reached daily_loss_limit_usdc 50", PauseKind.DAILY_LOSS),
+        ("3 orders failed in a row (max_consecutive_failures 3)", PauseKind.FAILURES),
+        ("", PauseKind.NONE),
+    ],
+)
+def test_upgrade_from_v4_gives_every_decision_and_pause_its_code(tmp_path: Path, paused: str, kind: PauseKind) -> None:
+    path = tmp_path / "v4.db"
+    _v4_database(path, [(d, r) for d, r, _ in LEGACY], paused)
+    s = Store.open(path)
+    try:
+        codes = [Reason(code) for (code,) in query(path, "SELECT code FROM decisions ORDER BY fill_id")]
+        assert codes == [code for _, _, code in LEGACY]
+        state = s.risk_state()
+        assert (state.paused_reason, state.paused_kind) == (paused, kind)
+    finally:
+        s.close()
+
+
+def test_a_decision_is_stored_with_its_code(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "c.db")
+    try:
+        store.init_paper("paper", START, NOW)
+        f = fill(1)
+        store.save_fills([f], {}, NOW)
+        why = "min size: 1 buys at least 2 shares at 0.5, below the market minimum 5"
+        store.record_outcomes(
+            [(_pending(store, f), CopyOutcome(f, Decision.SKIPPED, Reason.MIN_SIZE, why))], "paper", NOW
+        )
+        assert query(tmp_path / "c.db", "SELECT decision, code, reason FROM decisions") == [
+            ("skipped", "min_size", why)
+        ]
+    finally:
+        store.close()

@@ -1,0 +1,93 @@
+"""Sending one order, the one way copies and exits both use: prepare, write the intent, submit.
+
+1. ``broker.prepare`` signs the order and names it (the exchange's id for it). A transient failure
+   means nothing was sent (retry later); a refusal is a rejection; a Skip is a skip.
+2. If the broker can lose answers (live), the intent is written, with that id, before anything
+   leaves the process: after a crash, reconciliation asks the exchange about it first.
+3. ``broker.submit`` sends it. A lost answer leaves the intent ``unknown`` (looked up later, never
+   sent again blindly); a transient failure before matching marks it ``abandoned`` (retry later);
+   a refusal is a rejection (a failure for the kill switch); a Skip (nothing matched) is a skip.
+
+:func:`send` returns a :class:`Sent` saying which of these happened; the caller records it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from copybot.brokers.base import Broker
+from copybot.clock import Clock
+from copybot.errors import OrderOutcomeUnknown, SkipError, TransientError
+from copybot.models import Book, OrderIntent, OrderResult, Reason, Skip
+from copybot.store import Store
+from copybot.store.ledger import NewOrder
+
+log = logging.getLogger(__name__)
+
+
+class Sending(StrEnum):
+    FILLED = "filled"  # it executed (maybe partly): ``result`` says how much
+    SKIPPED = "skipped"  # not executed and not a failure (nothing matched, a guard said no)
+    REJECTED = "rejected"  # the exchange refused it: a failure
+    UNKNOWN = "unknown"  # sent, but the answer was lost: it may have executed
+    DEFERRED = "deferred"  # certainly not executed (the exchange was unreachable): try again later
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What became of one order."""
+
+    status: Sending
+    client_key: str
+    order_id: str = ""  # the exchange's id, once the order was prepared
+    result: OrderResult | None = None  # FILLED only
+    code: Reason = Reason.REJECTED  # SKIPPED and REJECTED: why, for programs
+    reason: str = ""  # why, for people (the error's text for UNKNOWN and DEFERRED)
+
+    @property
+    def skip(self) -> Skip:
+        return Skip(self.code, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTicket:
+    """Who an order is for: its idempotency key and what it is about."""
+
+    client_key: str
+    leader: str
+    fill_id: int | None = None  # the copied fill; None for an exit
+    purpose: str = "copy"  # "copy", or records.exit_purpose(rule)
+
+
+async def send(
+    store: Store, broker: Broker, clock: Clock, intent: OrderIntent, book: Book, ticket: OrderTicket
+) -> Sent:
+    key = ticket.client_key
+    try:
+        prepared = await broker.prepare(intent, book)
+    except TransientError as exc:
+        return Sent(Sending.DEFERRED, key, reason=str(exc))
+    except SkipError as exc:
+        return Sent(Sending.REJECTED, key, code=Reason.REJECTED, reason=f"rejected: {exc}")
+    if isinstance(prepared, Skip):
+        return Sent(Sending.SKIPPED, key, code=prepared.code, reason=prepared.reason)
+    if broker.can_lose_answers:
+        order = NewOrder(key, ticket.fill_id, ticket.purpose, ticket.leader, broker.mode, intent, prepared.order_id)
+        store.write_intent(order, clock.now())
+    try:
+        result = await broker.submit(prepared)
+    except OrderOutcomeUnknown as exc:
+        store.set_order_status(key, "unknown", clock.now())
+        log.warning("order %s sent but its answer was lost; will look it up: %s", key, exc)
+        return Sent(Sending.UNKNOWN, key, prepared.order_id, reason=str(exc))
+    except TransientError as exc:
+        store.set_order_status(key, "abandoned", clock.now())
+        log.warning("order %s not sent, will retry: %s", key, exc)
+        return Sent(Sending.DEFERRED, key, prepared.order_id, reason=str(exc))
+    except SkipError as exc:
+        return Sent(Sending.REJECTED, key, prepared.order_id, code=Reason.REJECTED, reason=f"rejected: {exc}")
+    if isinstance(result, Skip):
+        return Sent(Sending.SKIPPED, key, prepared.order_id, code=result.code, reason=result.reason)
+    return Sent(Sending.FILLED, key, prepared.order_id, result=result)

@@ -1,0 +1,59 @@
+"""Orders whose outcome is not known (copybot died, or an answer was lost, between sending and
+recording): ask the exchange what became of each, and record that, before anything else is sent.
+
+An order the exchange never saw, or that filled nothing, is ``abandoned``: its fill is decided
+again, its exit tried again. One that filled is recorded as if its answer had arrived: a copy
+with its fill (and its market, so the position can be checked for resolution), an exit with its
+sale. A fill is therefore never copied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from copybot.brokers.base import Broker
+from copybot.clock import Clock
+from copybot.models import CopyOutcome, Decision, OrderIntent, Reason, Side
+from copybot.store import Store
+from copybot.store.ledger import ExitOutcome
+from copybot.upstream.market import MarketData
+
+log = logging.getLogger(__name__)
+NOTE = "reconciled after a lost answer"
+
+
+async def reconcile(store: Store, broker: Broker, market: MarketData, clock: Clock) -> int:
+    """Resolve every open intent; returns how many were resolved."""
+    resolved = 0
+    for order in store.open_intents():
+        result = await broker.lookup(order.exchange_order_id)
+        now = clock.now()
+        pending = store.fill(order.fill_id) if order.fill_id is not None else None
+        if result is None or result.shares <= 0:
+            store.set_order_status(order.client_key, "abandoned", now)  # never executed
+        elif order.exit_rule is not None:
+            intent = OrderIntent(order.token_id, Side.SELL, order.amount, None)
+            exit_ = ExitOutcome(
+                order.leader, order.token_id, order.exit_rule, order.client_key, intent, result, detail=NOTE
+            )
+            store.record_exit(exit_, broker.mode, now)
+        elif pending is not None:
+            f = pending.fill
+            # the market too: a position without its condition id is never checked for resolution
+            info = (await market.market_info([f.token_id])).get(f.token_id)
+            outcome = CopyOutcome(
+                f,
+                Decision.FILLED,
+                Reason.COPIED if f.side is Side.BUY else Reason.MIRRORED,
+                f"copied ({NOTE})",
+                intent=OrderIntent(f.token_id, f.side, order.amount, None),
+                result=result,
+                market=info,
+                client_key=order.client_key,
+            )
+            store.record_outcomes([(pending.fill_id, outcome)], broker.mode, now)
+        else:
+            store.set_order_status(order.client_key, "filled", now)
+            log.warning("order %s filled but its fill is gone; record it by hand", order.client_key)
+        resolved += 1
+    return resolved
