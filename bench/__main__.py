@@ -54,8 +54,7 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
 
         return startup.run()
 
-    return {"positions": positions, "detection": detection, "pipeline": pipeline, "memory": memory,
-            "startup": startup}  # fmt: skip
+    return {"positions": positions, "detection": detection, "pipeline": pipeline, "memory": memory, "startup": startup}
 
 
 def load(path: Path) -> dict[str, Section]:
@@ -86,8 +85,9 @@ def render(sections: dict[str, Section]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("only", nargs="*", metavar="benchmark", help=f"any of: {', '.join(ORDER)} (default: all)")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS, help="Injected per request (default 50).")
     parser.add_argument("--memory-fills", type=int, default=1_000_000, help="Fills of the memory run.")

@@ -39,8 +39,11 @@ class Section:
         if self.notes:
             lines.append("")
             lines += [f"- {note}" for note in self.notes]
-        lines += ["", f"_`python -m bench {self.key}`: {self.seconds:.0f} s, {self.ran_at}, load average "
-                  f"{self.load:.2f} at start._"]  # fmt: skip
+        lines += [
+            "",
+            f"_`python -m bench {self.key}`: {self.seconds:.0f} s, {self.ran_at}, load average "
+            f"{self.load:.2f} at start._",
+        ]
         return "\n".join(lines)
 
     def terminal(self) -> str:

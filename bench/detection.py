@@ -94,8 +94,15 @@ class _Run:
         trade_prob = min(0.5, FILLS_PER_BLOCK / leaders)
         self.block_time = block_time
         self.wall0 = time.time()  # the sandbox's block 0 is mined at construction: slightly after this
-        self.box = Sandbox(seed=seed, leaders=leaders, markets=20, block_time_s=block_time, trade_prob=trade_prob,
-                           noise_prob=0.5, etherscan_rate_limit=ETHERSCAN_RATE)  # fmt: skip
+        self.box = Sandbox(
+            seed=seed,
+            leaders=leaders,
+            markets=20,
+            block_time_s=block_time,
+            trade_prob=trade_prob,
+            noise_prob=0.5,
+            etherscan_rate_limit=ETHERSCAN_RATE,
+        )
         for upstream in UPSTREAMS:
             self.box.set_faults(upstream, Faults(latency_ms=latency_ms))
 
@@ -109,8 +116,11 @@ class _Run:
         last = self.box.start_block + math.floor((end - tail - self.wall0) / self.block_time)
         out = {}
         for log in self.box.logs(first, last):
-            if (log.address in EXCHANGES and log.topics[0] in (ORDER_FILLED_V1, ORDER_FILLED_V2)
-                    and topic_to_address(log.topics[2]) in leaders):  # fmt: skip
+            if (
+                log.address in EXCHANGES
+                and log.topics[0] in (ORDER_FILLED_V1, ORDER_FILLED_V2)
+                and topic_to_address(log.topics[2]) in leaders
+            ):
                 out[(log.tx_hash, log.log_index)] = self.block_time_of(log.block_number)
         return out
 
@@ -140,9 +150,15 @@ def _settings(urls: dict[str, str], leaders: list[str], db: Path, start: int, ki
 
 
 def run_detection(
-    kind: str, leaders: int, seconds: float, tail: float, latency_ms: float, poll: float = 2.0,
-    block_time: float = BLOCK_TIME_S, seed: int = 99,
-) -> Detection:  # fmt: skip
+    kind: str,
+    leaders: int,
+    seconds: float,
+    tail: float,
+    latency_ms: float,
+    poll: float = 2.0,
+    block_time: float = BLOCK_TIME_S,
+    seed: int = 99,
+) -> Detection:
     """copybot watch for ``seconds`` on a fresh sandbox."""
     run = _Run(leaders, latency_ms, block_time, seed)
     box = run.box
@@ -155,15 +171,28 @@ def run_detection(
         end = time.time()
         stats = box.stats()
         conn = sqlite3.connect(db)
-        decided = {(tx, li): at for tx, li, at in conn.execute(
-            "SELECT f.tx_hash, f.log_index, d.at FROM decisions d JOIN fills f ON f.id = d.fill_id")}  # fmt: skip
+        decided = {
+            (tx, li): at
+            for tx, li, at in conn.execute(
+                "SELECT f.tx_hash, f.log_index, d.at FROM decisions d JOIN fills f ON f.id = d.fill_id"
+            )
+        }
         cycles, health = conn.execute("SELECT cycles, source_health FROM heartbeat").fetchone()
         conn.close()
         window = run.window(start, end, tail)
     calls = sum(n for (up, _), n in stats["requests"].items() if up == kind)
     rotation = float(json.loads(health or "{}").get("source", {}).get("effective_period_s", poll))
-    return Detection("copybot", kind, leaders, seconds, len(window), _latencies(window, decided, end),
-                     calls / max(1, cycles), cycles, rotation)  # fmt: skip
+    return Detection(
+        "copybot",
+        kind,
+        leaders,
+        seconds,
+        len(window),
+        _latencies(window, decided, end),
+        calls / max(1, cycles),
+        cycles,
+        rotation,
+    )
 
 
 # ---- the naive baseline ------------------------------------------------------------------------
@@ -219,9 +248,17 @@ class NaivePoller:
             flt = {"fromBlock": hex(lo), "toBlock": hex(hi), "address": exchanges, "topics": topics}
             return list(await self._rpc(client, "eth_getLogs", [flt]) or [])
         body = await self._etherscan(
-            client, module="logs", action="getLogs", fromBlock=lo, toBlock=hi, topic0=ORDER_FILLED_V2,
-            topic2=pad_address(leader), topic0_2_opr="and", page=1, offset=1000,
-        )  # fmt: skip
+            client,
+            module="logs",
+            action="getLogs",
+            fromBlock=lo,
+            toBlock=hi,
+            topic0=ORDER_FILLED_V2,
+            topic2=pad_address(leader),
+            topic0_2_opr="and",
+            page=1,
+            offset=1000,
+        )
         return list(body["result"]) if body.get("status") == "1" else []
 
     async def copy(self, clob: httpx.AsyncClient, row: dict[str, Any], leader: str) -> None:
@@ -239,8 +276,9 @@ class NaivePoller:
         result = walk_book(book, intent)
         shares = 0 if isinstance(result, Skip) else result.shares
         with self.conn:  # one transaction per fill
-            cur = self.conn.execute("INSERT OR IGNORE INTO copies VALUES (?, ?, ?, ?)",
-                                    (fill.tx_hash, fill.log_index, time.time(), shares))  # fmt: skip
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO copies VALUES (?, ?, ?, ?)", (fill.tx_hash, fill.log_index, time.time(), shares)
+            )
         self.copied += cur.rowcount
 
     def done(self) -> bool:
@@ -248,8 +286,10 @@ class NaivePoller:
 
     async def run(self, seconds: float, poll: float) -> None:
         deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(timeout=30) as client, httpx.AsyncClient(base_url=self.urls["clob"],
-                                                                              timeout=30) as clob:  # fmt: skip
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            httpx.AsyncClient(base_url=self.urls["clob"], timeout=30) as clob,
+        ):
             while time.monotonic() < deadline:
                 t0 = time.monotonic()
                 latest = await self.head(client)
@@ -275,9 +315,15 @@ class NaivePoller:
 
 
 def run_naive(
-    kind: str, leaders: int, seconds: float, tail: float, latency_ms: float, poll: float = 2.0,
-    block_time: float = BLOCK_TIME_S, seed: int = 99,
-) -> Detection:  # fmt: skip
+    kind: str,
+    leaders: int,
+    seconds: float,
+    tail: float,
+    latency_ms: float,
+    poll: float = 2.0,
+    block_time: float = BLOCK_TIME_S,
+    seed: int = 99,
+) -> Detection:
     run = _Run(leaders, latency_ms, block_time, seed)
     box = run.box
     with tempfile.TemporaryDirectory() as tmp, serve_in_thread(box) as server:
@@ -291,8 +337,17 @@ def run_naive(
     # a sweep that never completed took at least the whole run
     sweep = max(poll, statistics.mean(poller.sweep_s)) if poller.sweep_s else seconds
     # by construction one head call and one getLogs per leader per sweep
-    return Detection("naive", kind, leaders, seconds, len(window), _latencies(window, decided, end), 1 + leaders,
-                     len(poller.sweep_s), sweep)  # fmt: skip
+    return Detection(
+        "naive",
+        kind,
+        leaders,
+        seconds,
+        len(window),
+        _latencies(window, decided, end),
+        1 + leaders,
+        len(poller.sweep_s),
+        sweep,
+    )
 
 
 # ---- the section -------------------------------------------------------------------------------
@@ -313,9 +368,11 @@ FULL_ROTATION = ("etherscan", 1000, 480.0, 420.0)
 
 
 def run(
-    latency_ms: float, plan: list[tuple[str, int, float, float]] | None = None, poll: float = 2.0,
+    latency_ms: float,
+    plan: list[tuple[str, int, float, float]] | None = None,
+    poll: float = 2.0,
     full_rotation: bool = False,
-) -> Section:  # fmt: skip
+) -> Section:
     t0 = time.perf_counter()
     intro = (
         f"Sandbox on loopback, {latency_ms:.0f} ms injected on every upstream request, a block every "
@@ -361,19 +418,29 @@ def _row(ours: Detection, naive: Detection, seconds: float, tail: float, poll: f
     if ours.source == "rpc":
         target = "yes" if exact and p99 <= poll + 0.3 else "NO"
     return [
-        f"{ours.source}, {ours.leaders}", f"{seconds:.0f} ({tail:.0f})", str(ours.window_fills),
+        f"{ours.source}, {ours.leaders}",
+        f"{seconds:.0f} ({tail:.0f})",
+        str(ours.window_fills),
         f"{len(ours.latencies.decided)} / {len(naive.latencies.decided)}",
-        ours.latencies.show(0.5), ours.latencies.show(0.99), naive.latencies.show(0.5), naive.latencies.show(0.99),
-        speedup, f"{ours.requests_per_poll:.1f}", f"{naive.requests_per_poll:.1f}",
-        f"{ours.rotation_s:.0f} / {'>= ' if not naive.polls else ''}{naive.rotation_s:.0f}", target,
-    ]  # fmt: skip
+        ours.latencies.show(0.5),
+        ours.latencies.show(0.99),
+        naive.latencies.show(0.5),
+        naive.latencies.show(0.99),
+        speedup,
+        f"{ours.requests_per_poll:.1f}",
+        f"{naive.requests_per_poll:.1f}",
+        f"{ours.rotation_s:.0f} / {'>= ' if not naive.polls else ''}{naive.rotation_s:.0f}",
+        target,
+    ]
 
 
 def _headline(ours: Detection, naive: Detection, poll: float) -> list[str]:
     p99, exact = ours.latencies.at(0.99)
     what = f"detection p50 / p99, {ours.source}, {ours.leaders:,} leaders"
-    result = f"{ours.latencies.show(0.5)} / {ours.latencies.show(0.99)} s (naive {naive.latencies.show(0.5)} / " \
-             f"{naive.latencies.show(0.99)} s)"  # fmt: skip
+    result = (
+        f"{ours.latencies.show(0.5)} / {ours.latencies.show(0.99)} s (naive {naive.latencies.show(0.5)} / "
+        f"{naive.latencies.show(0.99)} s)"
+    )
     if ours.source != "rpc":
         return [what, result + f", every leader read every {ours.rotation_s:.0f} s", "", ""]
     return [what, result, f"p99 <= {poll + 0.3:g} s", "yes" if exact and p99 <= poll + 0.3 else "NO"]

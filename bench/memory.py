@@ -103,32 +103,63 @@ def run(fills: int = 1_000_000, timeout_s: float = 900.0) -> Section:
     rows = [
         ["RSS at start (imports)", f"{r['rss_start_mb']:.1f} MB", "", ""],
         [f"RSS at half ({r['fills_half']:,.0f} fills)", f"{r['rss_half_mb']:.1f} MB", "", ""],
-        [f"RSS at end ({r['fills']:,.0f} fills)", f"{r['rss_end_mb']:.1f} MB", f"<= {TARGET_MB:.0f} MB",
-         "yes" if r["rss_end_mb"] <= TARGET_MB else "NO"],
-        ["growth over the second half", f"{growth:+.1%}", f"<= {TARGET_GROWTH:.0%}",
-         "yes" if growth <= TARGET_GROWTH else "NO"],
+        [
+            f"RSS at end ({r['fills']:,.0f} fills)",
+            f"{r['rss_end_mb']:.1f} MB",
+            f"<= {TARGET_MB:.0f} MB",
+            "yes" if r["rss_end_mb"] <= TARGET_MB else "NO",
+        ],
+        [
+            "growth over the second half",
+            f"{growth:+.1%}",
+            f"<= {TARGET_GROWTH:.0%}",
+            "yes" if growth <= TARGET_GROWTH else "NO",
+        ],
         ["peak RSS (VmHWM)", f"{r['rss_peak_mb']:.1f} MB", "", ""],
         ["open positions at end", f"{r['open_positions']:,.0f}", "", ""],
         ["run time (fills generated + pipeline)", f"{secs(r['elapsed_s'])} s", "", ""],
-        ["pipeline fills/s, first half / second half",
-         f"{r['first_half_fills_per_s']:,.0f} / {r['second_half_fills_per_s']:,.0f}", ">= 5,000",
-         "yes" if r["second_half_fills_per_s"] >= 5000 else "NO"],
+        [
+            "pipeline fills/s, first half / second half",
+            f"{r['first_half_fills_per_s']:,.0f} / {r['second_half_fills_per_s']:,.0f}",
+            ">= 5,000",
+            "yes" if r["second_half_fills_per_s"] >= 5000 else "NO",
+        ],
         ["database on disk at end", f"{r['db_mb']:,.0f} MB", "", ""],
-        [f"`Store.cash()` with {r['ledger_rows']:,.0f} ledger rows (once per executor batch)", f"{r['cash_ms']:.2f} ms",
-         "", ""],
-        [f"`Exposure.load()` with {r['open_positions']:,.0f} open positions (once per executor run)",
-         f"{r['exposure_ms']:.1f} ms", "", ""],
-        ["`Daemon.summary()` reads: `bankroll_cash()` + `totals()` (every cycle under systemd)",
-         f"{r['summary_ms']:.2f} ms", "", ""],
+        [
+            f"`Store.cash()` with {r['ledger_rows']:,.0f} ledger rows (once per executor batch)",
+            f"{r['cash_ms']:.2f} ms",
+            "",
+            "",
+        ],
+        [
+            f"`Exposure.load()` with {r['open_positions']:,.0f} open positions (once per executor run)",
+            f"{r['exposure_ms']:.1f} ms",
+            "",
+            "",
+        ],
+        [
+            "`Daemon.summary()` reads: `bankroll_cash()` + `totals()` (every cycle under systemd)",
+            f"{r['summary_ms']:.2f} ms",
+            "",
+            "",
+        ],
         ["`status.snapshot()` (every cycle with the dashboard or metrics on)", f"{r['snapshot_ms']:.1f} ms", "", ""],
-    ]  # fmt: skip
+    ]
     section.rows = rows
     section.headline = [
-        [f"RSS after {r['fills']:,.0f} fills, {r['open_positions']:,.0f} positions", f"{r['rss_end_mb']:.0f} MB",
-         f"<= {TARGET_MB:.0f} MB", "yes" if r["rss_end_mb"] <= TARGET_MB else "NO"],
-        ["RSS growth over the second half", f"{growth:+.1%}", f"<= {TARGET_GROWTH:.0%}",
-         "yes" if growth <= TARGET_GROWTH else "NO"],
-    ]  # fmt: skip
+        [
+            f"RSS after {r['fills']:,.0f} fills, {r['open_positions']:,.0f} positions",
+            f"{r['rss_end_mb']:.0f} MB",
+            f"<= {TARGET_MB:.0f} MB",
+            "yes" if r["rss_end_mb"] <= TARGET_MB else "NO",
+        ],
+        [
+            "RSS growth over the second half",
+            f"{growth:+.1%}",
+            f"<= {TARGET_GROWTH:.0%}",
+            "yes" if growth <= TARGET_GROWTH else "NO",
+        ],
+    ]
     section.seconds = time.perf_counter() - t0
     return section
 

@@ -72,8 +72,15 @@ def bench_settings(db: Path, **extra: Any) -> Settings:
 class FillStream:
     """Leader fills as ``eth_getLogs`` records, block after block; each leader trades its own tokens."""
 
-    def __init__(self, leaders: int, tokens_per_leader: int, markets: int = 50, seed: int = 11,
-                 fills_per_block: int = 50, reread_blocks: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        leaders: int,
+        tokens_per_leader: int,
+        markets: int = 50,
+        seed: int = 11,
+        fills_per_block: int = 50,
+        reread_blocks: int = 2,
+    ) -> None:
         self.rng = random.Random(seed)
         box = Sandbox(seed=seed, leaders=0, markets=markets, trade_prob=0.0, noise_prob=0.0)
         self.books: dict[int, Book] = {}
@@ -87,8 +94,9 @@ class FillStream:
         tokens = sorted(self.books)
         self.leaders = [random_address(self.rng) for _ in range(leaders)]
         # each leader trades its own few tokens: its (leader, token) pairs are its positions
-        self.tokens_of = {a: [tokens[(i * 7 + j) % len(tokens)] for j in range(tokens_per_leader)]
-                          for i, a in enumerate(self.leaders)}  # fmt: skip
+        self.tokens_of = {
+            a: [tokens[(i * 7 + j) % len(tokens)] for j in range(tokens_per_leader)] for i, a in enumerate(self.leaders)
+        }
         self.followed = frozenset(self.leaders)
         self.held: dict[tuple[str, int], int] = {}  # what each leader holds, so SELLs are real exits
         self.block = 95_000_000
@@ -113,8 +121,16 @@ class FillStream:
             self.held[(leader, token)] = held + shares
         exchange = self.exchange[token]
         collateral = shares * price // PRICE_SCALE
-        log = order_filled(exchange=exchange, order_hash=rng.getrandbits(256), maker=leader, taker=exchange,
-                           side=side, token_id=token, shares=shares, collateral=collateral)  # fmt: skip
+        log = order_filled(
+            exchange=exchange,
+            order_hash=rng.getrandbits(256),
+            maker=leader,
+            taker=exchange,
+            side=side,
+            token_id=token,
+            shares=shares,
+            collateral=collateral,
+        )
         return Tx(random_hash(rng), 30 * 10**9, 145_000, (log,))
 
     def poll(self, blocks: int) -> tuple[list[dict[str, Any]], PollResult]:
@@ -244,8 +260,9 @@ def preload_positions(store: Store, stream: FillStream, count: int) -> int:
     return len(pairs)
 
 
-def measure(step: Any, store: Store, decider: Decider, polls: Sequence[tuple[list[dict[str, Any]], PollResult]]
-            ) -> tuple[int, float]:  # fmt: skip
+def measure(
+    step: Any, store: Store, decider: Decider, polls: Sequence[tuple[list[dict[str, Any]], PollResult]]
+) -> tuple[int, float]:
     t0 = time.perf_counter()
     decided = sum(step(store, decider, rows, poll) for rows, poll in polls)
     return decided, time.perf_counter() - t0
@@ -294,9 +311,12 @@ def ingest_with_history(tmp: Path, history: int, new: int, analyze: bool) -> flo
         c.executemany(
             "INSERT INTO fills (tx_hash, log_index, leader, block, ts, exchange, token_id, side, shares, collateral, "
             "fee, as_taker, state, seen_at) VALUES (?, 0, ?, ?, 0, ?, ?, 'BUY', ?, ?, 0, 1, 'done', 0)",
-            [(random_hash(rng), leader, 90_000_000 + i // 10, stream.exchange[t], str(t), UNIT, UNIT // 2)
-             for i in range(history) for t in [stream.tokens_of[leader][i % 10]]],
-        )  # fmt: skip
+            [
+                (random_hash(rng), leader, 90_000_000 + i // 10, stream.exchange[t], str(t), UNIT, UNIT // 2)
+                for i in range(history)
+                for t in [stream.tokens_of[leader][i % 10]]
+            ],
+        )
     store.close()
     if analyze:
         conn = sqlite3.connect(path)
@@ -336,21 +356,44 @@ def run(latency_ms: float, fills: int = 20_000, burst: int = 500) -> Section:
             results[name] = measure(step, store, Decider(stream, risk, BANKROLL), polls)
             store.close()
         (n_done, n_s), (b_done, b_s) = results["naive"], results["batched"]
-        section.rows.append(["pure pipeline, a poll of 500 per transaction (naive: one per fill)", f"{b_done:,}",
-                             secs(n_s), secs(b_s), f"{n_done / n_s:,.0f}", f"{b_done / b_s:,.0f}",
-                             ratio(n_s / max(1, n_done), b_s / max(1, b_done)),
-                             "yes" if b_done / b_s >= 5000 else "NO"])  # fmt: skip
-        section.headline.append(["pure pipeline fills/s (batched / one transaction per fill)",
-                                 f"{b_done / b_s:,.0f} / {n_done / n_s:,.0f}", ">= 5,000/s",
-                                 "yes" if b_done / b_s >= 5000 else "NO"])  # fmt: skip
+        section.rows.append(
+            [
+                "pure pipeline, a poll of 500 per transaction (naive: one per fill)",
+                f"{b_done:,}",
+                secs(n_s),
+                secs(b_s),
+                f"{n_done / n_s:,.0f}",
+                f"{b_done / b_s:,.0f}",
+                ratio(n_s / max(1, n_done), b_s / max(1, b_done)),
+                "yes" if b_done / b_s >= 5000 else "NO",
+            ]
+        )
+        section.headline.append(
+            [
+                "pure pipeline fills/s (batched / one transaction per fill)",
+                f"{b_done / b_s:,.0f} / {n_done / n_s:,.0f}",
+                ">= 5,000/s",
+                "yes" if b_done / b_s >= 5000 else "NO",
+            ]
+        )
         print("  " + " | ".join(section.rows[-1]), flush=True)
         for positions in (0, 10_000):
             done, elapsed, opened = executor_rate(tmp, fills // 4, positions)
-            section.rows.append([f"`Executor.run_pending` (batches of 10), {opened:,} open positions before",
-                                 f"{done:,}", "", secs(elapsed), "", f"{done / elapsed:,.0f}", "",
-                                 "yes" if done / elapsed >= 5000 else "NO"])  # fmt: skip
-            section.headline.append([f"`Executor.run_pending` fills/s, {opened:,} open positions",
-                                     f"{done / elapsed:,.0f}", "", ""])  # fmt: skip
+            section.rows.append(
+                [
+                    f"`Executor.run_pending` (batches of 10), {opened:,} open positions before",
+                    f"{done:,}",
+                    "",
+                    secs(elapsed),
+                    "",
+                    f"{done / elapsed:,.0f}",
+                    "",
+                    "yes" if done / elapsed >= 5000 else "NO",
+                ]
+            )
+            section.headline.append(
+                [f"`Executor.run_pending` fills/s, {opened:,} open positions", f"{done / elapsed:,.0f}", "", ""]
+            )
             print("  " + " | ".join(section.rows[-1]), flush=True)
         slow, fast = (ingest_with_history(tmp, HISTORY, 500, analyze) for analyze in (False, True))
         section.notes.append(
@@ -360,8 +403,14 @@ def run(latency_ms: float, fills: int = 20_000, burst: int = 500) -> Section:
             "(tx hash, log index) index, whatever the leader's history (schema v3 had a `fills_leader` index that "
             "SQLite picked instead without statistics: 2.62 ms per fill at 20,000 stored fills)."
         )
-        section.headline.append([f"ingest of a new fill, leader with {HISTORY:,} stored fills (as shipped / "
-                                 "with ANALYZE)", f"{slow * 1000:.3f} ms / {fast * 1000:.3f} ms", "", ""])  # fmt: skip
+        section.headline.append(
+            [
+                f"ingest of a new fill, leader with {HISTORY:,} stored fills (as shipped / with ANALYZE)",
+                f"{slow * 1000:.3f} ms / {fast * 1000:.3f} ms",
+                "",
+                "",
+            ]
+        )
         print("  * " + section.notes[-1], flush=True)
     row, headline = burst_rows(latency_ms, burst)
     section.rows.append(row)

@@ -159,14 +159,23 @@ class Case:
 
     def row(self) -> list[str]:
         target = "" if self.exits else ("yes" if self.copybot_s < TARGET_S else "NO")
-        return [self.name, secs(self.naive_s), secs(self.copybot_s), str(self.naive_requests),
-                str(self.copybot_requests), f"{self.naive_closed} / {self.copybot_closed}",
-                ratio(self.naive_s, self.copybot_s), target]  # fmt: skip
+        return [
+            self.name,
+            secs(self.naive_s),
+            secs(self.copybot_s),
+            str(self.naive_requests),
+            str(self.copybot_requests),
+            f"{self.naive_closed} / {self.copybot_closed}",
+            ratio(self.naive_s, self.copybot_s),
+            target,
+        ]
 
     def headline(self) -> list[str]:
         requests = f"{self.copybot_requests} request" + ("" if self.copybot_requests == 1 else "s")
-        result = f"{secs(self.copybot_s)} s, {requests} (naive {secs(self.naive_s)} s, " \
-                 f"{ratio(self.naive_s, self.copybot_s)})"  # fmt: skip
+        result = (
+            f"{secs(self.copybot_s)} s, {requests} (naive {secs(self.naive_s)} s, "
+            f"{ratio(self.naive_s, self.copybot_s)})"
+        )
         if self.exits:
             return [f"cycle closing all {self.name.split(',')[0]}", result, "", ""]
         return [f"cycle, {self.name}", result, f"< {TARGET_S:g} s", "yes" if self.copybot_s < TARGET_S else "NO"]
@@ -191,7 +200,7 @@ def run(latency_ms: float, cases: list[tuple[int, int, bool]] | None = None, rep
             "closed naive / copybot",
             "speed-up",
             "< 0.2 s",
-        ],  # fmt: skip
+        ],
     )
     for positions, markets, exits in plan:
         case = run_case(positions, markets, exits, latency_ms, repeats)

@@ -61,7 +61,7 @@ def run(repeats: int = 5) -> Section:
             "source": {
                 "start_block": box.latest_block(),
                 "etherscan": {"url": server.urls["etherscan"], "api_key_env": KEY_ENV},
-            },  # fmt: skip
+            },
             "clob": {"url": server.urls["clob"]},
             "gamma": {"url": server.urls["gamma"]},
             "storage": {"path": str(Path(tmp) / "copybot.db")},
@@ -82,11 +82,25 @@ def run(repeats: int = 5) -> Section:
         for name, cmd in commands:
             median_s, fastest_s, code = _time(cmd, env, repeats)
             base = base or median_s
-            section.rows.append([f"`{name}`", f"{median_s * 1000:.0f}", f"{fastest_s * 1000:.0f}", str(code),
-                                 f"{(median_s - base) * 1000:.0f}", f"{median_s / base:.1f}x"])  # fmt: skip
+            section.rows.append(
+                [
+                    f"`{name}`",
+                    f"{median_s * 1000:.0f}",
+                    f"{fastest_s * 1000:.0f}",
+                    str(code),
+                    f"{(median_s - base) * 1000:.0f}",
+                    f"{median_s / base:.1f}x",
+                ]
+            )
             if name != "python -c pass":
-                section.headline.append([f"`{name}` wall time (median)", f"{median_s * 1000:.0f} ms "
-                                         f"({median_s / base:.1f}x `python -c pass`)", "", ""])  # fmt: skip
+                section.headline.append(
+                    [
+                        f"`{name}` wall time (median)",
+                        f"{median_s * 1000:.0f} ms ({median_s / base:.1f}x `python -c pass`)",
+                        "",
+                        "",
+                    ]
+                )
             print("  " + " | ".join(section.rows[-1]), flush=True)
     section.seconds = time.perf_counter() - t0
     return section

@@ -30,9 +30,13 @@ finally:
 
 def loaded_by(*args: str, env: dict[str, str] | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-c", PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env=env,
-    )  # fmt: skip
+    )
     line = next(line for line in result.stdout.splitlines() if line.startswith("LOADED "))
     return set(json.loads(line.removeprefix("LOADED "))), result
 

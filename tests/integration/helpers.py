@@ -67,10 +67,19 @@ def ground_truth(
     while True:
         body = httpx.get(
             etherscan_url,
-            params={"chainid": 137, "module": "logs", "action": "getLogs", "fromBlock": from_block,
-                    "toBlock": to_block, "topic0": ORDER_FILLED_V2, "page": page, "offset": 1000, "apikey": api_key},
+            params={
+                "chainid": 137,
+                "module": "logs",
+                "action": "getLogs",
+                "fromBlock": from_block,
+                "toBlock": to_block,
+                "topic0": ORDER_FILLED_V2,
+                "page": page,
+                "offset": 1000,
+                "apikey": api_key,
+            },
             timeout=10,
-        ).json()  # fmt: skip
+        ).json()
         rows = body["result"] if body["status"] == "1" else []
         for row in rows:
             if row["address"].lower() in EXCHANGES and topic_to_address(row["topics"][2]) in followed:

@@ -67,8 +67,15 @@ def test_live_orders_fill_reconcile_and_map_errors(served, caplog: pytest.LogCap
             broke = None
         except InsufficientFunds as exc:
             broke = exc
-        return {"bought": bought, "looked_up": looked_up, "unknown": unknown, "sold": sold,
-                "killed": killed, "broke": broke, "creds": broker._client.creds}  # fmt: skip
+        return {
+            "bought": bought,
+            "looked_up": looked_up,
+            "unknown": unknown,
+            "sold": sold,
+            "killed": killed,
+            "broke": broke,
+            "creds": broker._client.creds,
+        }
 
     out = asyncio.run(scenario())
     bought, sold = out["bought"], out["sold"]

@@ -136,15 +136,18 @@ class Live:
     def decision(self, fill: Any) -> sqlite3.Row:
         [row] = self.rows(
             "SELECT d.* FROM decisions d JOIN fills f ON f.id = d.fill_id WHERE f.tx_hash = ? AND f.log_index = ?",
-            fill.tx_hash, fill.log_index,
-        )  # fmt: skip
+            fill.tx_hash,
+            fill.log_index,
+        )
         return row
 
     def orders_for(self, fill: Any) -> list[sqlite3.Row]:
         return self.rows(
             "SELECT o.* FROM orders o JOIN fills f ON f.id = o.fill_id WHERE f.tx_hash = ? AND f.log_index = ? "
-            "ORDER BY o.id", fill.tx_hash, fill.log_index,
-        )  # fmt: skip
+            "ORDER BY o.id",
+            fill.tx_hash,
+            fill.log_index,
+        )
 
     def status(self) -> dict[str, Any]:
         store = Store.open(self.db, create=False)
@@ -278,18 +281,33 @@ def test_425_and_429_leave_the_fill_pending_until_the_clob_takes_it_once(live: L
 
 PRODUCTION_ERRORS = [
     (400, load_fixture("clob_error_fok.json"), OrderNotFilled, "not filled: FOK order killed"),
-    (400, {"error": "no orders found to match with FAK order. FAK orders are partially filled or killed if no "
-                    "match is found."}, OrderRejected, "clob: HTTP 400: no orders found"),
+    (
+        400,
+        {
+            "error": "no orders found to match with FAK order. FAK orders are partially filled or killed if no "
+            "match is found."
+        },
+        OrderRejected,
+        "clob: HTTP 400: no orders found",
+    ),
     (400, {"error": "not enough balance / allowance"}, InsufficientFunds, "clob: not enough balance / allowance"),
     (400, load_fixture("clob_error_version_mismatch.json"), OrderVersionMismatch, "clob: order version mismatch"),
-    (400, {"error": "order 0xab is invalid. Price (0.555) breaks minimum tick size rule: 0.01"}, OrderRejected,
-     "clob: tick size"),
-    (400, {"error": "order 0xab is invalid. Size (1.5) lower than the minimum: 5"}, OrderRejected,
-     "clob: below minimum size"),
+    (
+        400,
+        {"error": "order 0xab is invalid. Price (0.555) breaks minimum tick size rule: 0.01"},
+        OrderRejected,
+        "clob: tick size",
+    ),
+    (
+        400,
+        {"error": "order 0xab is invalid. Size (1.5) lower than the minimum: 5"},
+        OrderRejected,
+        "clob: below minimum size",
+    ),
     (425, {"error": "Too Early"}, UpstreamRestarting, "clob: HTTP 425"),
     (429, {"error": "Too Many Requests"}, RateLimited, "clob: HTTP 429 rate limited"),
     (503, {"error": "Service Unavailable"}, UpstreamUnavailable, "clob: HTTP 503"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("status", "body", "kind", "starts"), PRODUCTION_ERRORS)
@@ -371,8 +389,9 @@ def test_the_key_and_the_api_secret_appear_in_no_output(live: Live, caplog: pyte
     env = {KEY_ENV: box.api_key, "COPYBOT_TEST_PRIVATE_KEY": live.key}
     exit_ = sell(live, 0, box.markets[1].tokens[0], "50")
     box.mine(1)
-    watched = run_cli("watch", "--config", str(config), "--live", "--once", "--no-dashboard", "--log-level", "DEBUG",
-                      env=env)  # fmt: skip
+    watched = run_cli(
+        "watch", "--config", str(config), "--live", "--once", "--no-dashboard", "--log-level", "DEBUG", env=env
+    )
     assert watched.returncode == 0, watched.stderr
     assert live.decision(exit_)["decision"] == "filled", "the command line traded live too"
     status = run_cli("status", "--json", "--config", str(config), env=env)

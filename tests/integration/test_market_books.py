@@ -84,8 +84,14 @@ def mock(handler: Callable[[list[dict[str, Any]]], Any]) -> httpx.MockTransport:
 
 
 def book_json(token: str, **override: Any) -> dict[str, Any]:
-    return {"asset_id": token, "market": "0xc0", "bids": [{"price": "0.40", "size": "10"}],
-            "asks": [{"price": "0.60", "size": "10"}], "tick_size": "0.01", **override}  # fmt: skip
+    return {
+        "asset_id": token,
+        "market": "0xc0",
+        "bids": [{"price": "0.40", "size": "10"}],
+        "asks": [{"price": "0.60", "size": "10"}],
+        "tick_size": "0.01",
+        **override,
+    }
 
 
 def test_one_unreadable_book_is_malformed_and_counted_the_others_are_kept(clock: ManualClock) -> None:
@@ -137,8 +143,12 @@ def test_a_failed_request_fails_only_its_own_tokens(clock: ManualClock) -> None:
 
 def test_after_fill_takes_our_shares_from_the_best_levels_of_the_side_crossed() -> None:
     U = 10**6
-    book = Book(1, "0xc0", bids=(BookLevel(Decimal("0.5"), Decimal(10)), BookLevel(Decimal("0.4"), Decimal(5))),
-                asks=(BookLevel(Decimal("0.6"), Decimal(4)), BookLevel(Decimal("0.7"), Decimal(10))))  # fmt: skip
+    book = Book(
+        1,
+        "0xc0",
+        bids=(BookLevel(Decimal("0.5"), Decimal(10)), BookLevel(Decimal("0.4"), Decimal(5))),
+        asks=(BookLevel(Decimal("0.6"), Decimal(4)), BookLevel(Decimal("0.7"), Decimal(10))),
+    )
     bought = after_fill(book, Side.BUY, 6 * U)
     assert bought.asks == (BookLevel(Decimal("0.7"), Decimal(8)),) and bought.bids == book.bids
     sold = after_fill(book, Side.SELL, 10 * U + 500_000)

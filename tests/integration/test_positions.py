@@ -82,8 +82,9 @@ def decision_of(db: Path, tx_hash: str, log_index: int) -> sqlite3.Row:
     [row] = rows(
         db,
         "SELECT d.* FROM decisions d JOIN fills f ON f.id = d.fill_id WHERE f.tx_hash = ? AND f.log_index = ?",
-        tx_hash, log_index,
-    )  # fmt: skip
+        tx_hash,
+        log_index,
+    )
     return row
 
 
@@ -245,9 +246,7 @@ def test_exits_are_sent_before_new_buys(tmp_path: Path, box: Sandbox, clock: Man
 
     [exit_order] = exit_orders(db)
     assert exit_order["status"] == "filled"
-    [copy] = rows(
-        db, "SELECT o.* FROM orders o JOIN fills f ON f.id = o.fill_id WHERE f.tx_hash = ?", buy.tx_hash
-    )  # fmt: skip
+    [copy] = rows(db, "SELECT o.* FROM orders o JOIN fills f ON f.id = o.fill_id WHERE f.tx_hash = ?", buy.tx_hash)
     assert copy["status"] == "filled" and copy["purpose"] == "copy"
     assert exit_order["id"] < copy["id"]
     assert exit_order["created_at"] <= copy["created_at"]
@@ -349,8 +348,9 @@ def test_a_thousand_positions_are_priced_in_one_round_of_batched_requests(tmp_pa
                     for m in box.markets:
                         token = m.tokens[i % 2]
                         info = MarketInfo(token, m.condition_id, m.outcomes[i % 2])
-                        apply_trade(c, leader, token, Side.BUY, to_units(Decimal(20)), to_units(Decimal(10)), info,
-                                    clock.now())  # fmt: skip
+                        apply_trade(
+                            c, leader, token, Side.BUY, to_units(Decimal(20)), to_units(Decimal(10)), info, clock.now()
+                        )
             exits = await app.positions.manage()
             assert exits == []
             return len(app.store.open_positions())
@@ -383,8 +383,9 @@ def test_a_thousand_positions_close_concurrently_with_one_book_per_token(tmp_pat
                     for m in box.markets:
                         token = m.tokens[i % 2]
                         info = MarketInfo(token, m.condition_id, m.outcomes[i % 2])
-                        apply_trade(c, leader, token, Side.BUY, to_units(Decimal(20)), to_units(Decimal(10)), info,
-                                    clock.now())  # fmt: skip
+                        apply_trade(
+                            c, leader, token, Side.BUY, to_units(Decimal(20)), to_units(Decimal(10)), info, clock.now()
+                        )
             return len(await app.positions.manage())
         finally:
             await app.aclose()
@@ -397,16 +398,18 @@ def test_a_thousand_positions_close_concurrently_with_one_book_per_token(tmp_pat
     # POST /books requests of 50 sent together
     assert transport.paths.count("/clob/prices") == 4
     assert transport.paths.count("/clob/books") == math.ceil(len(losing) / 50) == len(transport.paths) - 4
-    asked = [int(item["token_id"]) for path, body in transport.bodies if path == "/clob/books"
-             for item in json.loads(body)]  # fmt: skip
+    asked = [
+        int(item["token_id"]) for path, body in transport.bodies if path == "/clob/books" for item in json.loads(body)
+    ]
     assert sorted(asked) == sorted(losing)
     assert transport.max_in_flight >= 4
     orders = exit_orders(db)
     assert len(orders) == closed and {o["status"] for o in orders} == {"filled"}
     assert {o["purpose"] for o in orders} == {"exit:stop_loss"}
     [(open_losing,)] = rows(
-        db, f"SELECT COUNT(*) FROM positions WHERE shares > 0 AND token_id IN ({','.join('?' * len(losing))})",
+        db,
+        f"SELECT COUNT(*) FROM positions WHERE shares > 0 AND token_id IN ({','.join('?' * len(losing))})",
         *[str(t) for t in losing],
-    )  # fmt: skip
+    )
     assert open_losing == 0
     assert len(rows(db, "SELECT * FROM ledger WHERE kind = 'sell'")) == closed

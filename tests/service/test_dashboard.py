@@ -31,8 +31,9 @@ def recording() -> Console:
 def test_dashboard_follows_a_run_through_the_monitor(tmp_path: Path) -> None:
     clock = ManualClock()
     box = Sandbox(seed=5, leaders=2, markets=4, clock=clock, trade_prob=0.0)
-    settings = parse_settings(settings_dict(URLS, box.leaders, tmp_path / "bot.db", box.latest_block() + 1),
-                              "t.yaml", environ={})  # fmt: skip
+    settings = parse_settings(
+        settings_dict(URLS, box.leaders, tmp_path / "bot.db", box.latest_block() + 1), "t.yaml", environ={}
+    )
     box.inject_fill(box.leaders[0], side="BUY", shares=Decimal(40))
     box.inject_fill(box.leaders[1], side="BUY", shares=Decimal(25))
     box.mine(1)
@@ -44,9 +45,18 @@ def test_dashboard_follows_a_run_through_the_monitor(tmp_path: Path) -> None:
             reports.append(report)
             monitor.cycle(report)
 
-        cycles = asyncio.run(watch(settings, box.api_key, duration=1.0, clock=clock, on_outcomes=monitor.outcomes,
-                                   on_cycle=on_cycle, on_ready=monitor.ready,
-                                   transport=httpx.ASGITransport(app=box.app)))  # fmt: skip
+        cycles = asyncio.run(
+            watch(
+                settings,
+                box.api_key,
+                duration=1.0,
+                clock=clock,
+                on_outcomes=monitor.outcomes,
+                on_cycle=on_cycle,
+                on_ready=monitor.ready,
+                transport=httpx.ASGITransport(app=box.app),
+            )
+        )
     assert cycles >= 2 and monitor.dashboard is view, "the dashboard failed and was switched off"
     text = console.export_text()
     for title in TITLES:

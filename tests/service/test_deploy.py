@@ -15,9 +15,16 @@ UNIT_DIRS = (Path("/lib/systemd/system"), Path("/usr/lib/systemd/system"))
 
 def test_unit_asks_for_notify_watchdog_and_hardening() -> None:
     unit = (DEPLOY / "copybot.service").read_text(encoding="utf-8")
-    for line in ("Type=notify", "NotifyAccess=main", "WatchdogSec=60", "Restart=on-failure", "NoNewPrivileges=true",
-                 "ProtectSystem=strict", "ReadWritePaths=/var/lib/copybot",
-                 "EnvironmentFile=/etc/copybot/copybot.env"):  # fmt: skip
+    for line in (
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=60",
+        "Restart=on-failure",
+        "NoNewPrivileges=true",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/copybot",
+        "EnvironmentFile=/etc/copybot/copybot.env",
+    ):
         assert re.search(rf"^{re.escape(line)}$", unit, re.M), line
 
 
@@ -40,17 +47,21 @@ def test_systemd_analyze_verify_passes(tmp_path: Path) -> None:
     exe.chmod(0o755)
     result = subprocess.run(
         ["systemd-analyze", "verify", f"--root={tmp_path}", "copybot.service"],
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     # verify exits 0 even on ignored bad lines: any message at all is a failure
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
 
 
 def test_cron_line_runs_health_and_restarts_on_failure() -> None:
     lines = [
-        line for line in (DEPLOY / "copybot.cron").read_text(encoding="utf-8").splitlines()
+        line
+        for line in (DEPLOY / "copybot.cron").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
-    ]  # fmt: skip
+    ]
     assert len(lines) == 1
     fields = lines[0].split(None, 6)
     assert fields[:5] == ["*/5", "*", "*", "*", "*"] and fields[5] == "root"

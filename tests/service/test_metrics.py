@@ -74,10 +74,11 @@ def test_metrics_scraped_from_a_running_watch(tmp_path: Path) -> None:
 
 def _report(phases: dict[str, float]) -> CycleReport:
     health = {
-        "upstreams": {"etherscan": {"calls": 7, "errors": {"rate_limited": 2}, "last_success_at": 1.0,
-                                    "last_error": ""}},
+        "upstreams": {
+            "etherscan": {"calls": 7, "errors": {"rate_limited": 2}, "last_success_at": 1.0, "last_error": ""}
+        },
         "caches": {"closed_ranges": {"hits": 3, "misses": 4, "size": 4}},
-    }  # fmt: skip
+    }
     stats = CycleStats(1_790_000_000.0, 120.0, 3, 3, 7, 3, 4, health)
     return CycleReport(stats, 3, 95_000_123, 0, phases)
 
@@ -85,9 +86,18 @@ def _report(phases: dict[str, float]) -> CycleReport:
 def test_metrics_fed_in_process_and_served_on_a_free_port() -> None:
     m = Metrics()
     m.observe_cycle(_report({"poll": 0.05, "execute": 0.06, "manage": 0.01}))
-    m.observe_status({"bankroll": {"cash_usdc": "990.5", "exposure_usdc": "9.5", "realized_pnl_usdc": "0",
-                                   "unrealized_pnl_usdc": "-0.25", "open_positions": 3},
-                    "positions": [{}]})  # fmt: skip
+    m.observe_status(
+        {
+            "bankroll": {
+                "cash_usdc": "990.5",
+                "exposure_usdc": "9.5",
+                "realized_pnl_usdc": "0",
+                "unrealized_pnl_usdc": "-0.25",
+                "open_positions": 3,
+            },
+            "positions": [{}],
+        }
+    )
     values = samples(generate_latest(m.registry).decode())
     assert values[("copybot_api_errors_total", (("kind", "rate_limited"), ("upstream", "etherscan")))] == 2
     assert values[("copybot_cache_misses_total", (("cache", "closed_ranges"),))] == 4

@@ -66,9 +66,11 @@ class _Stuck(Daemon):
 
 def _fake_app() -> Any:
     return SimpleNamespace(
-        api_calls=lambda: 0, cache_counts=lambda: (0, 0), clock=SystemClock(),
+        api_calls=lambda: 0,
+        cache_counts=lambda: (0, 0),
+        clock=SystemClock(),
         settings=SimpleNamespace(source=SimpleNamespace(poll_interval_s=0.01)),
-    )  # fmt: skip
+    )
 
 
 def test_stop_cancels_a_stuck_cycle_after_the_grace() -> None:

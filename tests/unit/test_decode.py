@@ -212,10 +212,15 @@ def test_hex_int_rejects(raw: object) -> None:
         pytest.param(V1_LOG, _set("timeStamp", "0x6a000002"), "timestamp", 0x6A000002, id="timeStamp-wins-over-rpc"),
         pytest.param(V1_LOG, _drop("blockTimestamp"), "timestamp", 0, id="no-timestamp-at-all"),
         pytest.param(V1_LOG, _set("removed", False), "block", 81_344_785, id="removed-false-is-kept"),
-        pytest.param(V1_LOG, _set("transactionHash", EXPECTED[V1_LOG]["tx_hash"].upper().replace("0X", "0x")),
-                     "tx_hash", EXPECTED[V1_LOG]["tx_hash"], id="tx-hash-lowercased"),
+        pytest.param(
+            V1_LOG,
+            _set("transactionHash", EXPECTED[V1_LOG]["tx_hash"].upper().replace("0X", "0x")),
+            "tx_hash",
+            EXPECTED[V1_LOG]["tx_hash"],
+            id="tx-hash-lowercased",
+        ),
     ],
-)  # fmt: skip
+)
 def test_wire_quirks(
     fixture_json: Callable[[str], Any],
     name: str,
@@ -275,8 +280,12 @@ def test_v1_sell_token_is_the_maker_asset(fixture_json: Callable[[str], Any]) ->
     fill = decode_log(log, {V1_MAKER})
     assert fill is not None
     assert (fill.side, fill.token_id, fill.shares, fill.collateral, fill.fee) == (
-        Side.SELL, 999, 10_000_000, 2_500_000, 5,
-    )  # fmt: skip
+        Side.SELL,
+        999,
+        10_000_000,
+        2_500_000,
+        5,
+    )
     assert fill.price == Decimal("0.25")
 
 

@@ -48,8 +48,13 @@ class Market:
 class SlowMarket(Market):
     """Each read takes ``seconds`` of the clock; ``then`` replaces the books from the second read on."""
 
-    def __init__(self, books: dict[int, Book | CopybotError], clock: ManualClock, seconds: float,
-                 then: dict[int, Book | CopybotError] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        books: dict[int, Book | CopybotError],
+        clock: ManualClock,
+        seconds: float,
+        then: dict[int, Book | CopybotError] | None = None,
+    ) -> None:
         super().__init__(books)
         self._clock, self._seconds, self._then = clock, seconds, then
 
@@ -76,23 +81,37 @@ class SlowPaper(PaperBroker):
         return await super().submit(order)
 
 
-def leader_buy(i: int, token: int, shares: int = 100 * U, price: str = "0.50", side: Side = Side.BUY,
-               ts: int = int(NOW)) -> Fill:  # fmt: skip
+def leader_buy(
+    i: int, token: int, shares: int = 100 * U, price: str = "0.50", side: Side = Side.BUY, ts: int = int(NOW)
+) -> Fill:
     collateral = int(shares * Decimal(price))
-    return Fill(L1, "0x" + format(i, "064x"), 0, 100 + i, ts, "0xe111180000d2663c0091e4f400237545b87b996b",
-                token, side, shares, collateral, 0, True)  # fmt: skip
+    tx = "0x" + format(i, "064x")
+    exchange = "0xe111180000d2663c0091e4f400237545b87b996b"
+    return Fill(L1, tx, 0, 100 + i, ts, exchange, token, side, shares, collateral, fee=0, as_taker=True)
 
 
-def run(tmp_path: Path, fills: list[Fill], market: Market, clock: ManualClock, broker: Any = None,
-        batch_size: int = 10, expect_pending: int = 0, **risk: Any) -> list[tuple[str, str, int | None]]:  # fmt: skip
+def run(
+    tmp_path: Path,
+    fills: list[Fill],
+    market: Market,
+    clock: ManualClock,
+    broker: Any = None,
+    batch_size: int = 10,
+    expect_pending: int = 0,
+    **risk: Any,
+) -> list[tuple[str, str, int | None]]:
     """The decisions (decision, reason, order usdc) in the order they were made."""
     db = tmp_path / "x.db"
     settings = parse_settings(
-        {"risk": {"sizing": "fixed", "fixed_usdc": 10, "max_slippage": "0.05", **risk},
-         "paper": {"starting_bankroll_usdc": 1000}, "storage": {"path": str(db)},
-         "executor": {"batch_size": batch_size}},
-        "test", environ={},
-    )  # fmt: skip
+        {
+            "risk": {"sizing": "fixed", "fixed_usdc": 10, "max_slippage": "0.05", **risk},
+            "paper": {"starting_bankroll_usdc": 1000},
+            "storage": {"path": str(db)},
+            "executor": {"batch_size": batch_size},
+        },
+        "test",
+        environ={},
+    )
     store = Store.open(db)
     store.init_paper("paper", 1000 * U, clock.now())
     store.save_fills(fills, {}, clock.now())
@@ -197,8 +216,16 @@ def test_a_failed_refresh_of_a_book_too_old_leaves_its_fills_pending(tmp_path: P
     clock = ManualClock(NOW)
     market = SlowMarket({T1: book(T1, [("0.50", "100000")])}, clock, 6.0, then={T1: UpstreamUnavailable("clob: 503")})
     fills = [leader_buy(i, T1) for i in range(15)]
-    decisions = run(tmp_path, fills, market, clock, SlowPaper(clock, 2.5), expect_pending=5, price_staleness_s=30,
-                    max_trade_age_s=3600)  # fmt: skip
+    decisions = run(
+        tmp_path,
+        fills,
+        market,
+        clock,
+        SlowPaper(clock, 2.5),
+        expect_pending=5,
+        price_staleness_s=30,
+        max_trade_age_s=3600,
+    )
     assert [d for d, _, _ in decisions] == ["filled"] * 10
     assert market.asked == [[T1], [T1], [T1]]  # the run's read, the batch's refresh, one retry
 
@@ -257,8 +284,9 @@ def test_with_the_clob_down_a_stale_buy_is_skipped_even_when_the_wallet_cannot_b
     clock = ManualClock(NOW)
     market = Market({T1: UpstreamUnavailable("clob POST /books: HTTP 503"), T2: book(T2, [("0.50", "100000")])})
     old, fresh, readable = leader_buy(1, T1, ts=int(NOW) - 600), leader_buy(2, T1), leader_buy(3, T2)
-    decisions = run(tmp_path, [old, fresh, readable], market, clock, WalletDown(), expect_pending=2,
-                    max_trade_age_s=300)  # fmt: skip
+    decisions = run(
+        tmp_path, [old, fresh, readable], market, clock, WalletDown(), expect_pending=2, max_trade_age_s=300
+    )
     assert len(decisions) == 1 and decisions[0][0] == "skipped" and decisions[0][1].startswith("stale:"), decisions
 
 

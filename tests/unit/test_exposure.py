@@ -85,8 +85,11 @@ def test_sell_takes_out_the_average_cost_like_the_store_and_closes_a_position_so
     e.sell((L1, 1), 7 * U, 30 * U)  # before the store books it
     with store.tx() as c:
         apply_trade(c, L1, 1, Side.SELL, 7 * U, 4 * U, info, 0.0)
-    assert state(e) == state(Exposure.load(store)) == (10 * U - 10 * U * 7 // 30, 10 * U - 10 * U * 7 // 30, 1,
-                                                      {"m": 10 * U - 10 * U * 7 // 30})  # fmt: skip
+    assert (
+        state(e)
+        == state(Exposure.load(store))
+        == (10 * U - 10 * U * 7 // 30, 10 * U - 10 * U * 7 // 30, 1, {"m": 10 * U - 10 * U * 7 // 30})
+    )
     e.sell((L1, 1), 23 * U, 23 * U)
     assert state(e) == (0, 0, 0, {})
     e.sell((L2, 5), U, U)  # not held: nothing to take out

@@ -217,8 +217,14 @@ def test_check_envelope_fixtures(fixture_json: Callable[[str], Any], name: str, 
         ({"status": "0", "message": "NOTOK", "result": "Max calls per sec rate limit reached (3/sec)"}, RateLimited),
         ({"status": "0", "message": "NOTOK", "result": "Missing/Invalid API Key"}, InvalidApiKey),
         ({"status": "0", "message": "NOTOK", "result": "Missing or unsupported chainid parameter"}, UnsupportedChain),
-        ({"status": "0", "message": "NOTOK", "result": "Query Timeout occured. Please select a smaller result dataset"},
-         UpstreamUnavailable),
+        (
+            {
+                "status": "0",
+                "message": "NOTOK",
+                "result": "Query Timeout occured. Please select a smaller result dataset",
+            },
+            UpstreamUnavailable,
+        ),
         ({"status": "0", "message": "No records found", "result": None}, list),
         ({"status": 1, "message": "OK", "result": []}, list),  # a number instead of a string
         ({"status": "1", "message": "OK", "result": "0x10"}, MalformedResponse),
@@ -228,7 +234,7 @@ def test_check_envelope_fixtures(fixture_json: Callable[[str], Any], name: str, 
         ("OK", MalformedResponse),
         (None, MalformedResponse),
     ],
-)  # fmt: skip
+)
 def test_check_envelope_synthetic(body: Any, expected: Any) -> None:
     if expected is list:
         assert check_envelope(body) == []
@@ -264,14 +270,29 @@ def test_check_block_number(body: Any, expected: Any) -> None:
 @pytest.mark.parametrize(
     ("steps", "error", "calls"),
     [
-        pytest.param([status(200, {"status": "0", "message": "NOTOK", "result": "Invalid API Key"})],
-                     InvalidApiKey, 1, id="permanent-not-retried"),
-        pytest.param([status(200, {"status": "0", "message": "NOTOK", "result": "Max rate limit reached"})],
-                     RateLimited, ATTEMPTS, id="rate-limit-body-retried"),
-        pytest.param([status(200, {"status": "0", "message": "NOTOK", "result": "Max rate limit reached"}),
-                      status(200, {"status": "1", "message": "OK", "result": []})], None, 2, id="then-ok"),
+        pytest.param(
+            [status(200, {"status": "0", "message": "NOTOK", "result": "Invalid API Key"})],
+            InvalidApiKey,
+            1,
+            id="permanent-not-retried",
+        ),
+        pytest.param(
+            [status(200, {"status": "0", "message": "NOTOK", "result": "Max rate limit reached"})],
+            RateLimited,
+            ATTEMPTS,
+            id="rate-limit-body-retried",
+        ),
+        pytest.param(
+            [
+                status(200, {"status": "0", "message": "NOTOK", "result": "Max rate limit reached"}),
+                status(200, {"status": "1", "message": "OK", "result": []}),
+            ],
+            None,
+            2,
+            id="then-ok",
+        ),
     ],
-)  # fmt: skip
+)
 def test_body_check_errors_drive_retries(steps: list[Step], error: type[Exception] | None, calls: int) -> None:
     out, up, script, _ = run(steps, check=check_envelope)
     assert len(script.requests) == calls

@@ -18,8 +18,20 @@ U = 10**6
 
 
 def fill(block: int, side: Side = Side.BUY, shares: int = 20 * U) -> Fill:
-    return Fill(L1, "0x" + format(block, "064x"), 0, block, int(NOW), "0xe111180000d2663c0091e4f400237545b87b996b",
-                TOKEN, side, shares, shares // 2, 0, True)  # fmt: skip
+    return Fill(
+        L1,
+        "0x" + format(block, "064x"),
+        0,
+        block,
+        int(NOW),
+        "0xe111180000d2663c0091e4f400237545b87b996b",
+        TOKEN,
+        side,
+        shares,
+        shares // 2,
+        0,
+        True,
+    )
 
 
 def decide_all(store: Store, now: float) -> None:

@@ -73,8 +73,18 @@ def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    tables = ["fills", "decisions", "orders", "trades", "positions", "ledger", "markets", "leader_holdings",
-              "ledger_total", "leader_totals"]  # fmt: skip
+    tables = [
+        "fills",
+        "decisions",
+        "orders",
+        "trades",
+        "positions",
+        "ledger",
+        "markets",
+        "leader_holdings",
+        "ledger_total",
+        "leader_totals",
+    ]
     return {t: query(db, f"SELECT * FROM {t} ORDER BY rowid") for t in tables}
 
 
@@ -111,9 +121,13 @@ def _v3_database(path: Path) -> None:
         conn.executemany(
             "INSERT INTO fills (id, tx_hash, log_index, leader, block, ts, exchange, token_id, side, shares, "
             "collateral, fee, as_taker, state, seen_at) VALUES (?, ?, 0, ?, ?, ?, 'x', '1', 'BUY', 1, 1, 0, 1, ?, 0)",
-            [(1, "0x01", L1, 10, 100, "done"), (2, "0x02", L1, 11, 170, "done"), (3, "0x03", L1, 12, 150, "pending"),
-             (4, "0x04", L2, 12, 160, "done")],
-        )  # fmt: skip
+            [
+                (1, "0x01", L1, 10, 100, "done"),
+                (2, "0x02", L1, 11, 170, "done"),
+                (3, "0x03", L1, 12, 150, "pending"),
+                (4, "0x04", L2, 12, 160, "done"),
+            ],
+        )
         conn.executemany(
             "INSERT INTO decisions (fill_id, decision, reason, details, at) VALUES (?, ?, 'r', '{}', 0)",
             [(1, "filled"), (2, "skipped"), (4, "failed")],
@@ -226,8 +240,10 @@ def _holdings_before(store: Store) -> dict[tuple[int, int], int | None]:
     ("batches", "expected"),
     [
         pytest.param(
-            [[fill(1, shares=100 * U), fill(2, shares=50 * U), fill(3, side=Side.SELL, shares=30 * U)],
-             [fill(4, side=Side.SELL, shares=500 * U), fill(5, shares=10 * U)]],
+            [
+                [fill(1, shares=100 * U), fill(2, shares=50 * U), fill(3, side=Side.SELL, shares=30 * U)],
+                [fill(4, side=Side.SELL, shares=500 * U), fill(5, shares=10 * U)],
+            ],
             {(1, 0): None, (2, 0): 100 * U, (3, 0): 150 * U, (4, 0): 120 * U, (5, 0): 0},
             id="buy-adds-sell-subtracts-floor-zero",
         ),
@@ -257,13 +273,20 @@ def _holdings_before(store: Store) -> dict[tuple[int, int], int | None]:
             id="duplicate-not-double-counted",
         ),
         pytest.param(
-            [[fill(1, shares=100 * U), fill(2, shares=9 * U, leader=L2), fill(3, shares=5 * U, token=OTHER_TOKEN),
-              fill(4, side=Side.SELL, shares=1 * U, leader=L2), fill(5, side=Side.SELL, shares=1 * U)]],
+            [
+                [
+                    fill(1, shares=100 * U),
+                    fill(2, shares=9 * U, leader=L2),
+                    fill(3, shares=5 * U, token=OTHER_TOKEN),
+                    fill(4, side=Side.SELL, shares=1 * U, leader=L2),
+                    fill(5, side=Side.SELL, shares=1 * U),
+                ]
+            ],
             {(1, 0): None, (2, 0): None, (3, 0): None, (4, 0): 9 * U, (5, 0): 100 * U},
             id="per-leader-and-token",
         ),
     ],
-)  # fmt: skip
+)
 def test_leader_holding_before(store: Store, batches: list[list[Fill]], expected: dict[Any, int | None]) -> None:
     for batch in batches:
         store.save_fills(batch, {}, NOW)
@@ -335,8 +358,10 @@ def test_buy_then_partial_sell_bookkeeping(store: Store, db: Path) -> None:
     assert store.realized_pnl() == 800_000
     assert store.cash() == START - 10 * U + 4_800_000
     assert query(db, "SELECT kind, amount FROM ledger ORDER BY id") == [
-        ("deposit", START), ("buy", -10 * U), ("sell", 4_800_000),
-    ]  # fmt: skip
+        ("deposit", START),
+        ("buy", -10 * U),
+        ("sell", 4_800_000),
+    ]
     _invariant(store)
 
     assert query(db, "SELECT side, amount, worst_price, status, mode, client_key FROM orders ORDER BY id") == [
@@ -434,8 +459,10 @@ def test_a_market_known_only_by_its_condition_id_never_blanks_what_gamma_said(tm
         remember_market(c, MarketInfo(TOKEN, "0xc0", ""))  # from a book alone: no question, no slug
         remember_market(c, MarketInfo(OTHER_TOKEN, "0xd1", ""))
         rows = c.execute("SELECT token_id, condition_id, outcome, question, slug FROM markets ORDER BY slug").fetchall()
-    assert [tuple(r) for r in rows] == [(str(OTHER_TOKEN), "0xd1", "", "", ""),
-                                       (str(TOKEN), "0xc0", "Yes", "Will it rain?", "will-it-rain")]  # fmt: skip
+    assert [tuple(r) for r in rows] == [
+        (str(OTHER_TOKEN), "0xd1", "", "", ""),
+        (str(TOKEN), "0xc0", "Yes", "Will it rain?", "will-it-rain"),
+    ]
     store.close()
 
 
