@@ -14,8 +14,9 @@ market.
 """
 
 from .book import Market
-from .core import InjectedFill, Sandbox
+from .core import Sandbox
 from .faults import Faults, mixed_faults
+from .injected import InjectedFill
 from .ledger import Balances
 from .server import RunningSandbox, serve, serve_in_thread
 

@@ -25,7 +25,7 @@ import random
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Final
 
@@ -37,6 +37,7 @@ from .activity import Traders, random_address, random_hash
 from .book import PRICE_SCALE, Market, MarketBook, collateral_for, new_market, price_units
 from .chain import ZERO_WORD, Block, Log, Tx, reorganise, seal
 from .faults import Faults, Monitor
+from .injected import InjectedFill
 from .ledger import Balances
 from .trading import Clob
 
@@ -45,45 +46,6 @@ _ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
 
 class UnknownToken(KeyError):
     """No sandbox market has this token id (the CLOB answers 404)."""
-
-
-@dataclass(frozen=True, slots=True)
-class InjectedFill:
-    """A leader fill queued by :meth:`Sandbox.inject_fill`: what copybot should see on chain."""
-
-    tx_hash: str
-    log_index: int  # of the leader's own log (topic2 == leader)
-    block: int
-    token_id: int
-    side: Side
-    shares: int  # base units
-    collateral: int  # base units
-    exchange: str  # emitting contract (a non-Polymarket address when spoofed)
-    leader: str
-    as_taker: bool = True
-    spoof: bool = False
-    fee: int = 0
-
-    @property
-    def price(self) -> Decimal:
-        return Decimal(self.collateral) / Decimal(self.shares)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tx_hash": self.tx_hash,
-            "log_index": self.log_index,
-            "block": self.block,
-            "token_id": str(self.token_id),
-            "side": str(self.side),
-            "shares": self.shares,
-            "collateral": self.collateral,
-            "price": str(self.price),
-            "exchange": self.exchange,
-            "leader": self.leader,
-            "as_taker": self.as_taker,
-            "spoof": self.spoof,
-            "fee": self.fee,
-        }
 
 
 class Sandbox:

@@ -9,14 +9,11 @@ Money columns are INTEGER base units (6 decimals); prices are decimal TEXT.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from cachetools import LRUCache
 
@@ -24,12 +21,9 @@ from copybot.errors import StoreError
 from copybot.models import CopyOutcome, Fill, OrderRecord, Position, RiskState
 from copybot.sources.base import PollResult
 from copybot.store import ledger, records
+from copybot.store.connection import connect
 from copybot.store.fills import drop_vanished, insert_fill
-from copybot.store.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and health read them here
-from copybot.store.schema import SCHEMA_VERSION as SCHEMA_VERSION
-from copybot.store.schema import statements
-
-CYCLES_KEPT = 2000
+from copybot.store.reports import Reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,23 +41,12 @@ class IngestReport:
     vanished: int = 0  # gone in a reorg before being copied: skipped
 
 
-@dataclass(frozen=True, slots=True)
-class CycleStats:
-    started_at: float
-    duration_ms: float
-    fills: int
-    decisions: int
-    api_calls: int
-    cache_hits: int
-    cache_misses: int
-    source_health: Mapping[str, Any]
-    last_error: str = ""
+class Store(Reports):
+    """The facade: one connection, its transactions, and every read and write the daemon makes
+    (the reporting reads live in :class:`~copybot.store.reports.Reports`)."""
 
-
-class Store:
     def __init__(self, conn: sqlite3.Connection, path: str, recent_keys: int = 50_000) -> None:
-        self._conn = conn
-        self.path = path
+        super().__init__(conn, path)
         # Keys stored recently: re-read windows repeat them every poll; this skips the lookups.
         self._recent: LRUCache[tuple[str, int], bool] = LRUCache(maxsize=recent_keys)
 
@@ -76,17 +59,7 @@ class Store:
         try:
             if create and p.parent != Path("."):
                 p.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(p), isolation_level=None, timeout=10.0)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # Measured on 400k stored fills (bench/pipeline): checkpointing every 10,000 pages instead of
-            # 1,000 writes a hot index page to the database once, not ten times (+10-20% fills/s);
-            # 8 MiB of page cache instead of 2 keeps more of the random-key indexes in memory.
-            conn.execute("PRAGMA wal_autocheckpoint=10000")
-            conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MiB at most
-            conn.execute("PRAGMA cache_size=-8192")
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn = connect(p)
             store = cls(conn, str(p), recent_keys)
             store._migrate()
         except (sqlite3.DatabaseError, OSError, StoreError) as exc:
@@ -99,52 +72,7 @@ class Store:
             raise StoreError(f"storage.path: cannot use database {p}: {exc}") from None
         return store
 
-    def close(self) -> None:
-        self._conn.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"storage.path: database {self.path} has schema v{version}, newer than this copybot (v{SCHEMA_VERSION})"
-            )
-        # Table rebuilds need foreign keys off (a pragma that cannot change inside a transaction);
-        # the foreign_key_check afterwards proves nothing was orphaned.
-        self._conn.execute("PRAGMA foreign_keys=OFF")
-        try:
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                with self.tx() as c:
-                    for statement in statements(MIGRATIONS[target - 1]):
-                        c.execute(statement)
-                    if c.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                        raise StoreError(f"storage.path: migration to v{target} broke a reference; nothing changed")
-                    c.execute(f"PRAGMA user_version = {target}")
-        finally:
-            self._conn.execute("PRAGMA foreign_keys=ON")
-
-    @property
-    def schema_version(self) -> int:
-        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-
-    # ---- meta, bankroll -------------------------------------------------------------------
-    def meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.tx() as c:
-            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
+    # ---- bankroll -------------------------------------------------------------------------
     def init_paper(self, mode: str, starting_units: int, now: float) -> None:
         """First run: record the mode and deposit the starting bankroll, once."""
         with self.tx() as c:
@@ -319,89 +247,7 @@ class Store:
         with self.tx() as c:
             c.execute(f"UPDATE risk_state SET {sets} WHERE id = 1", tuple(values.values()))
 
-    def compact(self, seen_before: float, below_block: int, now: float) -> tuple[int, int]:
-        """Delete decided fills seen before ``seen_before`` and below ``below_block``, with their
-        decisions, orders and trades (``leader_totals`` keeps counting them); raise the watermark.
-        Returns (fills removed, watermark). One transaction."""
-        with self.tx() as c:
-            old = "SELECT id FROM fills WHERE state = 'done' AND seen_at < ? AND block < ?"
-            args = (seen_before, below_block)
-            top = c.execute(f"SELECT MAX(block) FROM fills WHERE id IN ({old})", args).fetchone()[0]
-            c.execute(f"DELETE FROM trades WHERE order_id IN (SELECT id FROM orders WHERE fill_id IN ({old}))", args)
-            c.execute(f"DELETE FROM orders WHERE fill_id IN ({old})", args)
-            c.execute(f"DELETE FROM decisions WHERE fill_id IN ({old})", args)
-            removed = c.execute(f"DELETE FROM fills WHERE id IN ({old})", args).rowcount
-            watermark = max(int(top) + 1 if top is not None else 0, self.watermark())
-            c.execute("INSERT OR REPLACE INTO meta VALUES ('watermark_block', ?)", (str(watermark),))
-            c.execute("INSERT OR REPLACE INTO meta VALUES ('compacted_at', ?)", (str(now),))
-        return removed, watermark
-
     def watermark(self) -> int:
         """Every fill below this block was decided and compacted: a source returning one is old news."""
         value = self.meta("watermark_block")
         return int(value) if value is not None else 0
-
-    def realized_by_leader(self) -> dict[str, int]:
-        rows = self._conn.execute("SELECT leader, SUM(realized) FROM positions GROUP BY leader").fetchall()
-        return {str(r[0]): int(r[1]) for r in rows}
-
-    def realized_pnl(self) -> int:
-        return int(self._conn.execute("SELECT COALESCE(SUM(realized), 0) FROM positions").fetchone()[0])
-
-    # ---- heartbeat and reporting ----------------------------------------------------------
-    def record_cycle(self, s: CycleStats) -> None:
-        ended = s.started_at + s.duration_ms / 1000
-        health = json.dumps(s.source_health, default=str)
-        with self.tx() as c:
-            c.execute(
-                "UPDATE heartbeat SET cycles = cycles + 1, last_cycle_at = ?, api_calls = api_calls + ?, "
-                "cache_hits = cache_hits + ?, cache_misses = cache_misses + ?, last_error = ?, source_health = ? "
-                "WHERE id = 1",
-                (ended, s.api_calls, s.cache_hits, s.cache_misses, s.last_error, health),
-            )
-            cid = c.execute(
-                "INSERT INTO cycles (started_at, duration_ms, fills, decisions, api_calls) VALUES (?, ?, ?, ?, ?)",
-                (s.started_at, s.duration_ms, s.fills, s.decisions, s.api_calls),
-            ).lastrowid
-            if cid is not None and cid % 100 == 0:
-                c.execute("DELETE FROM cycles WHERE id <= ?", (cid - CYCLES_KEPT,))
-
-    def heartbeat(self) -> sqlite3.Row:
-        row: sqlite3.Row = self._conn.execute("SELECT * FROM heartbeat WHERE id = 1").fetchone()
-        return row
-
-    def recent_cycles(self, limit: int) -> list[sqlite3.Row]:
-        return self._conn.execute("SELECT * FROM cycles ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-
-    def leader_rows(self) -> list[sqlite3.Row]:
-        """Each leader with its all-time totals (kept by triggers, compaction included)."""
-        return self._conn.execute(
-            "SELECT l.address, l.label, l.cursor_block, COALESCE(t.fills, 0) AS fills_seen, "
-            "COALESCE(t.copied, 0) AS copied, COALESCE(t.skipped, 0) AS skipped, t.last_ts AS last_fill_ts "
-            "FROM leaders l LEFT JOIN leader_totals t ON t.leader = l.address ORDER BY l.added_at, l.address"
-        ).fetchall()
-
-    def totals(self) -> tuple[int, int]:
-        """(fills ever stored, copies ever filled), over every leader."""
-        row = self._conn.execute("SELECT COALESCE(SUM(fills), 0), COALESCE(SUM(copied), 0) FROM leader_totals")
-        fills, copied = row.fetchone()
-        return int(fills), int(copied)
-
-    def copy_rows(self, limit: int) -> list[sqlite3.Row]:
-        sql = (
-            "SELECT f.*, d.decision, d.code, d.reason, d.order_usdc, d.fill_shares, d.fill_usdc, d.fill_price, d.at, "
-            "l.label AS leader_label, m.outcome, m.question FROM decisions d JOIN fills f ON f.id = d.fill_id "
-            "LEFT JOIN leaders l ON l.address = f.leader LEFT JOIN markets m ON m.token_id = f.token_id "
-            "ORDER BY d.id DESC"
-        )
-        if limit > 0:
-            return self._conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
-        return self._conn.execute(sql).fetchall()
-
-    def count(self, table: str) -> int:
-        if table not in {"fills", "decisions", "orders", "trades", "positions", "ledger", "cycles"}:
-            raise ValueError(table)
-        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-
-    def integrity_ok(self) -> bool:
-        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0]) == "ok"

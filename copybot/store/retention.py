@@ -36,7 +36,25 @@ def compact(store: Store, now: float, retention_days: float, confirmations_windo
     if not cursors:
         return None
     below = min(cursors) - confirmations_window
-    removed, watermark = store.compact(now - retention_days * DAY_S, below, now)
+    removed, watermark = _delete_old(store, now - retention_days * DAY_S, below, now)
     if removed:
         log.info("compacted %d fills older than %g days (watermark block %d)", removed, retention_days, watermark)
     return Compaction(removed, watermark)
+
+
+def _delete_old(store: Store, seen_before: float, below_block: int, now: float) -> tuple[int, int]:
+    """Delete decided fills seen before ``seen_before`` and below ``below_block``, with their
+    decisions, orders and trades (``leader_totals`` keeps counting them); raise the watermark.
+    Returns (fills removed, watermark). One transaction."""
+    with store.tx() as c:
+        old = "SELECT id FROM fills WHERE state = 'done' AND seen_at < ? AND block < ?"
+        args = (seen_before, below_block)
+        top = c.execute(f"SELECT MAX(block) FROM fills WHERE id IN ({old})", args).fetchone()[0]
+        c.execute(f"DELETE FROM trades WHERE order_id IN (SELECT id FROM orders WHERE fill_id IN ({old}))", args)
+        c.execute(f"DELETE FROM orders WHERE fill_id IN ({old})", args)
+        c.execute(f"DELETE FROM decisions WHERE fill_id IN ({old})", args)
+        removed = c.execute(f"DELETE FROM fills WHERE id IN ({old})", args).rowcount
+        watermark = max(int(top) + 1 if top is not None else 0, store.watermark())
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('watermark_block', ?)", (str(watermark),))
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('compacted_at', ?)", (str(now),))
+    return removed, watermark
