@@ -7,9 +7,16 @@ from typing import Any
 
 import pytest
 
+from copybot.clock import ManualClock
 from tests.support.fixtures import load_fixture
 
 
 @pytest.fixture
 def fixture_json() -> Callable[[str], Any]:
     return load_fixture
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when told to (or when something sleeps on it)."""
+    return ManualClock(start=1_790_000_000.0)

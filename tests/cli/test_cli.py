@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import run_cli
+from tests.support.cli import assert_clean_error, run_cli
 
 GOOD = """
 leaders:
@@ -24,15 +24,6 @@ BROKEN = [
     ("bad_mode", "mode: yolo\n", "mode"),
     ("not_a_mapping", "- 1\n- 2\n", "(top level)"),
 ]
-
-
-def assert_clean_error(result, *needles: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
 
 
 @pytest.mark.parametrize(("name", "text", "key"), BROKEN, ids=[b[0] for b in BROKEN])

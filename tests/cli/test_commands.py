@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from copybot.sandbox import Sandbox, serve_in_thread
-from tests.integration.helpers import KEY_ENV, run_cli, settings_dict, write_settings
+from tests.support.cli import run_cli
+from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
 
 def test_invalid_api_key_stops_watch_with_exit_1_and_is_recorded(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from copybot.cli import init
 from copybot.cli.init import ask_leaders
 from copybot.config.loading import load_settings
 from copybot.config.settings import Settings
-from tests.integration.helpers import run_cli
+from tests.support.cli import run_cli
 
 LEADER_A = "0x2f633efb75256a2f2445110c8978684ab8936643"
 LEADER_B = "0xdb4D584b12872361B88062F1Fe2773247b366E94"  # checksummed

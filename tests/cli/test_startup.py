@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from copybot.store import Store
-from tests.integration.helpers import KEY_ENV, settings_dict, write_settings
+from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
 HEAVY = ("web3", "py_clob_client_v2", "uvicorn", "starlette")
 PROBE = """

@@ -15,7 +15,7 @@ from copybot.config.loading import parse_settings
 from copybot.daemon import watch
 from copybot.sandbox import Faults, Sandbox, serve_in_thread
 from copybot.store import Store
-from tests.integration.helpers import settings_dict
+from tests.support.sandbox import settings_dict
 
 
 def flaky(rate_limit_body: bool) -> Faults:

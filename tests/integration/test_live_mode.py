@@ -48,8 +48,9 @@ from copybot.errors import (
 from copybot.models import to_units
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
 from copybot.store import Store
-from tests.integration.helpers import KEY_ENV, live_settings_dict, run_cli, write_settings
+from tests.support.cli import run_cli
 from tests.support.fixtures import load_fixture
+from tests.support.sandbox import KEY_ENV, live_settings_dict, write_settings
 
 FUNDS = Decimal(200)
 

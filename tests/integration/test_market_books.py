@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 
 from copybot.clock import ManualClock
 from copybot.errors import CopybotError, MalformedResponse, RequestRejected, UpstreamUnavailable
@@ -18,12 +17,7 @@ from copybot.sandbox import Sandbox
 from copybot.upstream.cache import CountingCache
 from copybot.upstream.http import Upstream
 from copybot.upstream.market import MarketData, after_fill
-from tests.integration.helpers import CountingTransport
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=1_790_000_000.0)
+from tests.support.sandbox import CountingTransport
 
 
 def market_data(transport: httpx.AsyncBaseTransport, clock: ManualClock, base: str = "http://sandbox") -> MarketData:

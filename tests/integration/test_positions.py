@@ -21,29 +21,18 @@ from typing import Any
 import httpx
 import pytest
 
-from copybot.app import build_app
-from copybot.cli.status import snapshot
+from copybot.app import App, build_app
 from copybot.clock import ManualClock
 from copybot.config.loading import load_settings, parse_settings
 from copybot.config.settings import Settings
 from copybot.daemon import watch
 from copybot.models import MarketInfo, Side, to_units
 from copybot.sandbox import Faults, Sandbox
-from copybot.store import Store
 from copybot.store.ledger import apply_trade
-from tests.integration.helpers import CountingTransport, run_cli, settings_dict, write_settings
+from tests.support.cli import run_cli
+from tests.support.sandbox import URLS, CountingTransport, settings_dict, status_json, write_settings
 
-URLS = {
-    "etherscan": "http://sandbox/etherscan/v2/api",
-    "clob": "http://sandbox/clob",
-    "gamma": "http://sandbox/gamma",
-}
 START = to_units(Decimal(1000))  # the paper bankroll
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=1_790_000_000.0)
 
 
 @pytest.fixture
@@ -277,7 +266,7 @@ def test_daily_loss_pauses_buys_but_not_exits_until_resume(tmp_path: Path, box: 
     assert position(db, leader, held)["shares"] < pos["shares"]
     [state] = rows(db, "SELECT * FROM risk_state")
     assert state["paused_reason"].startswith("daily loss")
-    status = status_json(db, clock)
+    status = status_json(db, clock.now())
     assert status["bankroll"]["paused_reason"].startswith("daily loss"), "status says why BUYs are paused"
 
     done = run_cli("resume", "--config", str(config))
@@ -285,7 +274,7 @@ def test_daily_loss_pauses_buys_but_not_exits_until_resume(tmp_path: Path, box: 
     assert "resumed (was paused: daily loss" in done.stdout
     [state] = rows(db, "SELECT * FROM risk_state")
     assert state["paused_reason"] == ""
-    assert status_json(db, clock)["bankroll"]["paused_reason"] == ""
+    assert status_json(db, clock.now())["bankroll"]["paused_reason"] == ""
 
     # the loss so far is accepted: BUYs are copied again (the limit counts from the resume)
     fresh = box.inject_fill(leader, token_id=box.markets[3].tokens[0], side="BUY", shares=Decimal(50))
@@ -324,15 +313,14 @@ def test_failures_in_a_row_pause_buys(tmp_path: Path, box: Sandbox, clock: Manua
     assert skipped["reason"].startswith("paused: 2 orders failed in a row"), skipped["reason"]
 
 
-def status_json(db: Path, clock: ManualClock) -> dict[str, Any]:
-    store = Store.open(db, create=False)
-    try:
-        return snapshot(store, clock.now(), limit=0)
-    finally:
-        store.close()
-
-
 # ---- scale ----------------------------------------------------------------------------------
+def open_every_market(app: App, box: Sandbox, clock: ManualClock) -> None:
+    """20 shares at 0.50 for each leader in each market, leader i on outcome i % 2, in one transaction."""
+    with app.store.tx() as c:
+        for i, leader in enumerate(box.leaders):
+            for m in box.markets:
+                token, info = m.tokens[i % 2], MarketInfo(m.tokens[i % 2], m.condition_id, m.outcomes[i % 2])
+                apply_trade(c, leader, token, Side.BUY, to_units(Decimal(20)), to_units(Decimal(10)), info, clock.now())
 
 
 def test_a_thousand_positions_are_priced_in_one_round_of_batched_requests(tmp_path: Path, clock: ManualClock) -> None:
@@ -343,14 +331,7 @@ def test_a_thousand_positions_are_priced_in_one_round_of_batched_requests(tmp_pa
     async def scenario() -> int:
         app = build_app(settings, box.api_key, clock=clock, transport=transport)
         try:
-            with app.store.tx() as c:  # 5 leaders x 200 markets, both outcomes in use: 400 tokens
-                for i, leader in enumerate(box.leaders):
-                    for m in box.markets:
-                        token = m.tokens[i % 2]
-                        info = MarketInfo(token, m.condition_id, m.outcomes[i % 2])
-                        apply_trade(
-                            c, leader, token, Side.BUY, to_units(Decimal(20)), to_units(Decimal(10)), info, clock.now()
-                        )
+            open_every_market(app, box, clock)  # 5 leaders x 200 markets, both outcomes in use: 400 tokens
             exits = await app.positions.manage()
             assert exits == []
             return len(app.store.open_positions())
@@ -378,14 +359,7 @@ def test_a_thousand_positions_close_concurrently_with_one_book_per_token(tmp_pat
     async def scenario() -> int:
         app = build_app(settings, box.api_key, clock=clock, transport=transport)
         try:
-            with app.store.tx() as c:
-                for i, leader in enumerate(box.leaders):
-                    for m in box.markets:
-                        token = m.tokens[i % 2]
-                        info = MarketInfo(token, m.condition_id, m.outcomes[i % 2])
-                        apply_trade(
-                            c, leader, token, Side.BUY, to_units(Decimal(20)), to_units(Decimal(10)), info, clock.now()
-                        )
+            open_every_market(app, box, clock)
             return len(await app.positions.manage())
         finally:
             await app.aclose()

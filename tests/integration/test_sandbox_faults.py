@@ -14,7 +14,7 @@ import pytest
 
 from copybot.protocol import ORDER_FILLED_V2, pad_address
 from copybot.sandbox import Faults, Sandbox, mixed_faults, serve_in_thread
-from tests.integration.test_sandbox import ES, es_params, fixture, get_logs, hex_int, make, rpc, rpc_call, run
+from tests.support.wire import ES, es_params, fixture, get_logs, hex_int, make, rpc, rpc_call, run
 
 RATE_LIMIT_BODY = fixture("etherscan_error_rate_limit.json")
 

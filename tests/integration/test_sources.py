@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from copybot.app import build_source
-from copybot.cli.status import snapshot
 from copybot.clock import ManualClock, SystemClock
 from copybot.config.loading import parse_settings
 from copybot.daemon import watch
@@ -23,14 +22,7 @@ from copybot.protocol import topic_to_address
 from copybot.sandbox import Faults, Sandbox, serve_in_thread
 from copybot.store import Store
 from copybot.upstream.cache import CountingCache
-from tests.integration.helpers import ground_truth, settings_dict
-
-URLS = {
-    "etherscan": "http://sandbox/etherscan/v2/api",
-    "clob": "http://sandbox/clob",
-    "gamma": "http://sandbox/gamma",
-    "rpc": "http://sandbox/rpc",
-}
+from tests.support.sandbox import URLS, ground_truth, settings_dict, status_json
 
 
 def rpc_settings(urls: dict[str, str], leaders: list[str], db: Path, start: int, **source: Any):
@@ -41,14 +33,6 @@ def rpc_settings(urls: dict[str, str], leaders: list[str], db: Path, start: int,
 
 def rpc_requests(box: Sandbox) -> int:
     return sum(n for (upstream, _), n in box.stats()["requests"].items() if upstream == "rpc")
-
-
-def status_of(db: Path, now: float) -> dict:
-    store = Store.open(db, create=False)
-    try:
-        return snapshot(store, now, limit=0)
-    finally:
-        store.close()
 
 
 def keys_of(status: dict) -> list[tuple[str, int]]:
@@ -112,7 +96,7 @@ def test_etherscan_budget_is_never_exceeded_and_leaders_are_polled_fairly(tmp_pa
     assert box.stats()["rate_limited"] == 0
     slots = math.floor(3 * 2.0) - 1
     period = math.ceil(50 / slots) * 2.0  # 20 s: the formula status reports
-    st = status_of(db, clock.now())
+    st = status_json(db, clock.now())
     assert st["stats"]["source"]["effective_period_s"] == period
     assert set(polled) == set(box.leaders)
     for leader, times in polled.items():
@@ -144,7 +128,7 @@ def test_a_reorg_never_double_copies_and_a_vanished_fill_is_not_copied(tmp_path:
     ]
     assert (moved.block_number, moved.log_index) != (kept.block, kept.log_index)
     once()
-    st = status_of(db, clock.now())
+    st = status_json(db, clock.now())
     assert [c["tx_hash"] for c in st["copies"]].count(kept.tx_hash) == 1
 
     # a fill that cannot be copied yet (the CLOB is down), then vanishes in a reorg
@@ -152,13 +136,13 @@ def test_a_reorg_never_double_copies_and_a_vanished_fill_is_not_copied(tmp_path:
     doomed = box.inject_fill(leader, token_id=box.markets[1].tokens[0], side="BUY", shares=Decimal(30))
     box.mine(1)
     once()
-    assert doomed.tx_hash not in [c["tx_hash"] for c in status_of(db, clock.now())["copies"]]
+    assert doomed.tx_hash not in [c["tx_hash"] for c in status_json(db, clock.now())["copies"]]
     depth = box.latest_block() - doomed.block + 1  # retries slept on the clock: blocks went on
     assert depth <= settings.source.confirmations_window
     box.reorg(depth=depth, drop=[doomed.tx_hash])
     box.set_faults("clob", Faults())
     once()
-    st = status_of(db, clock.now())
+    st = status_json(db, clock.now())
     [c] = [c for c in st["copies"] if c["tx_hash"] == doomed.tx_hash]
     assert c["decision"] == "skipped" and c["reason"].startswith("reorged")
     store = Store.open(db, create=False)
@@ -187,7 +171,7 @@ def test_catch_up_skips_stale_buys_and_still_mirrors_sells(tmp_path: Path) -> No
     box.mine(1)
     clock.advance(600)
     once()
-    st = status_of(db, clock.now())
+    st = status_json(db, clock.now())
     by_tx = {c["tx_hash"]: c for c in st["copies"]}
     assert by_tx[late_buy.tx_hash]["decision"] == "skipped"
     assert by_tx[late_buy.tx_hash]["reason"].startswith("stale")
@@ -203,5 +187,5 @@ def test_an_invalid_key_is_reported_not_retried(tmp_path: Path) -> None:
         asyncio.run(watch(settings, "wrong", once=True, clock=clock, transport=httpx.ASGITransport(app=box.app)))
     etherscan_calls = sum(n for (up, _), n in box.stats()["requests"].items() if up == "etherscan")
     assert etherscan_calls == 1
-    st = status_of(tmp_path / "b.db", clock.now())
+    st = status_json(tmp_path / "b.db", clock.now())
     assert "Invalid API Key" in st["stats"]["last_error"]

@@ -13,25 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from copybot.cli.status import snapshot
 from copybot.clock import ManualClock
 from copybot.config.loading import parse_settings
 from copybot.config.settings import Settings
 from copybot.daemon import watch
 from copybot.sandbox import Sandbox
 from copybot.store import Store
-from tests.integration.helpers import CountingTransport, settings_dict
-
-URLS = {
-    "etherscan": "http://sandbox/etherscan/v2/api",
-    "clob": "http://sandbox/clob",
-    "gamma": "http://sandbox/gamma",
-}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=1_790_000_000.0)
+from tests.support.sandbox import URLS, CountingTransport, settings_dict, status_json
 
 
 @pytest.fixture
@@ -52,14 +40,6 @@ def run_once(settings: Settings, box: Sandbox, clock: ManualClock) -> None:
     assert cycles == 1
 
 
-def status_of(db: Path, clock: ManualClock) -> dict:
-    store = Store.open(db, create=False)
-    try:
-        return snapshot(store, clock.now(), limit=0)
-    finally:
-        store.close()
-
-
 def copy_for(status: dict, tx_hash: str, log_index: int) -> list[dict]:
     return [c for c in status["copies"] if c["tx_hash"] == tx_hash and c["log_index"] == log_index]
 
@@ -73,7 +53,7 @@ def test_buy_is_copied_and_sell_is_mirrored_as_a_fraction(tmp_path: Path, box: S
     box.mine(1)
     run_once(settings, box, clock)
 
-    st = status_of(db, clock)
+    st = status_json(db, clock.now())
     [copy] = copy_for(st, buy.tx_hash, buy.log_index)
     assert copy["decision"] == "filled", copy["reason"]
     assert copy["side"] == "BUY" and copy["order_usdc"] == "10"
@@ -86,7 +66,7 @@ def test_buy_is_copied_and_sell_is_mirrored_as_a_fraction(tmp_path: Path, box: S
     sell = box.inject_fill(leader, token_id=token, side="SELL", shares=Decimal(50))
     box.mine(1)
     run_once(settings, box, clock)
-    st = status_of(db, clock)
+    st = status_json(db, clock.now())
     [copy] = copy_for(st, sell.tx_hash, sell.log_index)
     assert copy["decision"] == "filled", copy["reason"]
     # half of what we hold, rounded down to the CLOB's 0.01-share lot
@@ -107,7 +87,7 @@ def test_skips_are_recorded_with_reasons(tmp_path: Path, box: Sandbox, clock: Ma
     maker = box.inject_fill(l1, token_id=box.markets[2].tokens[1], side="BUY", shares=Decimal(30), as_taker=False)
     box.mine(1)
     run_once(settings, box, clock)
-    st = status_of(db, clock)
+    st = status_json(db, clock.now())
     [c] = copy_for(st, never_held.tx_hash, never_held.log_index)
     assert c["decision"] == "skipped" and c["reason"].startswith("not held")
     assert copy_for(st, spoof.tx_hash, spoof.log_index) == []
@@ -125,7 +105,7 @@ def test_old_buys_are_skipped_as_stale(tmp_path: Path, box: Sandbox, clock: Manu
     box.mine(1)
     clock.advance(120)
     run_once(settings, box, clock)
-    [c] = copy_for(status_of(db, clock), buy.tx_hash, buy.log_index)
+    [c] = copy_for(status_json(db, clock.now()), buy.tx_hash, buy.log_index)
     assert c["decision"] == "skipped" and c["reason"].startswith("stale")
 
 
@@ -139,7 +119,7 @@ def test_restart_continues_without_duplicates_or_losses(tmp_path: Path, box: San
             injected.append(box.inject_fill(leader, token_id=market.tokens[0], side="BUY", shares=Decimal(25)))
         box.mine(2)
         run_once(settings, box, clock)  # a fresh App each time: a restart
-    st = status_of(db, clock)
+    st = status_json(db, clock.now())
     keys = [(c["tx_hash"], c["log_index"]) for c in st["copies"]]
     assert len(keys) == len(set(keys)), "a fill was decided twice"
     assert {(f.tx_hash, f.log_index) for f in injected} == set(keys)
@@ -172,7 +152,7 @@ def test_a_batch_fetches_each_book_once_and_pages_through_getlogs(
     transport = CountingTransport(box.app)
     asyncio.run(watch(settings, box.api_key, once=True, clock=clock, transport=transport))
 
-    st = status_of(db, clock)
+    st = status_json(db, clock.now())
     assert {(c["tx_hash"], c["log_index"]) for c in st["copies"]} == {(f.tx_hash, f.log_index) for f in injected}
     # ten fills over three tokens: one batch, one batched book request naming each distinct token once
     assert transport.paths.count("/clob/books") == 1 and "/clob/book" not in transport.paths

@@ -12,7 +12,8 @@ import pytest
 
 from copybot.models import Reason
 from copybot.sandbox import Sandbox, serve_in_thread
-from tests.integration.helpers import KEY_ENV, ground_truth, run_cli, settings_dict, write_settings
+from tests.support.cli import run_cli
+from tests.support.sandbox import KEY_ENV, ground_truth, settings_dict, write_settings
 
 
 @pytest.mark.slow

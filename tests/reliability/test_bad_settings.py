@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from copybot.store import Store
-from tests.integration.helpers import run_cli
+from tests.support.cli import assert_clean_error, run_cli
 
 LEADER = "0x2f633efb75256a2f2445110c8978684ab8936643"
 LEADERS = f'leaders:\n  - address: "{LEADER}"\n'
@@ -126,21 +126,6 @@ FILES: list[tuple[str, str, list[str]]] = [
     ),
     ("yaml_nul_byte", "{leaders}risk:\n  fixed_usdc: \x00\n", ["(yaml)"]),
 ]
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], *needles: str, logged: bool = False) -> str:
-    """Exit 2, no traceback, one error line with the needles (``logged``: after log lines, when the
-    problem can only be seen once watch has started, e.g. in the database)."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    if logged:
-        lines = [line for line in lines if line.startswith("copybot: error: ")]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("copybot: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 def settings_file(tmp_path: Path, text: str, name: str = "settings.yaml") -> Path:

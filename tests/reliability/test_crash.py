@@ -19,7 +19,6 @@ import pytest
 from eth_account import Account
 
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
-from tests.integration.helpers import KEY_ENV, run_cli, settings_dict, write_settings
 from tests.reliability.helpers import (
     LOT,
     STARTING,
@@ -34,6 +33,8 @@ from tests.reliability.helpers import (
     no_tracebacks,
     table_count,
 )
+from tests.support.cli import run_cli
+from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
 pytestmark = pytest.mark.reliability
 

@@ -14,7 +14,6 @@ import pytest
 
 from copybot.sandbox import Faults, Sandbox, mixed_faults, serve_in_thread
 from copybot.sandbox.faults import UPSTREAMS
-from tests.integration.helpers import KEY_ENV, run_cli, settings_dict, write_settings
 from tests.reliability.helpers import (
     STARTING,
     Watch,
@@ -23,6 +22,8 @@ from tests.reliability.helpers import (
     covered_range,
     no_tracebacks,
 )
+from tests.support.cli import run_cli
+from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
 pytestmark = pytest.mark.reliability
 

@@ -20,8 +20,9 @@ from eth_account import Account
 from py_clob_client_v2.client import ClobClient
 
 from copybot.sandbox import Sandbox, serve_in_thread
-from tests.integration.helpers import KEY_ENV, run_cli, settings_dict, write_settings
 from tests.reliability.helpers import Watch, connect, no_tracebacks
+from tests.support.cli import run_cli
+from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
 RUN_S = 12
 

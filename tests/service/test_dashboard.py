@@ -18,9 +18,8 @@ from copybot.daemon import CycleReport, watch
 from copybot.ops.monitor import Monitor
 from copybot.sandbox import Sandbox
 from copybot.store import Store
-from tests.integration.helpers import settings_dict
+from tests.support.sandbox import URLS, settings_dict
 
-URLS = {"etherscan": "http://sandbox/etherscan/v2/api", "clob": "http://sandbox/clob", "gamma": "http://sandbox/gamma"}
 TITLES = ("Cycle", "Leaders", "Recent copies", "Open positions", "Upstreams")
 
 

@@ -17,8 +17,8 @@ from copybot.config.loading import parse_settings
 from copybot.config.settings import Settings
 from copybot.ops.health import Check, HealthReport, run_checks
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
-from tests.integration.helpers import KEY_ENV, run_cli, settings_dict
-from tests.service.helpers import sandbox_settings
+from tests.support.cli import run_cli
+from tests.support.sandbox import KEY_ENV, sandbox_settings, settings_dict
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from copybot.errors import ConfigError
 from copybot.ops.metrics import Metrics, MetricsServer
 from copybot.sandbox import Sandbox, serve_in_thread
 from copybot.store import CycleStats
-from tests.service.helpers import key_env, sandbox_settings, start_watch
+from tests.support.sandbox import key_env, sandbox_settings, start_watch
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

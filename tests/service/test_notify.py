@@ -14,8 +14,8 @@ import pytest
 
 from copybot.ops.notify import Notifier, watchdog_period
 from copybot.sandbox import Sandbox, serve_in_thread
-from tests.integration.helpers import run_cli
-from tests.service.helpers import key_env, sandbox_settings
+from tests.support.cli import run_cli
+from tests.support.sandbox import key_env, sandbox_settings
 
 
 @pytest.fixture

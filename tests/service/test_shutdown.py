@@ -13,7 +13,7 @@ from typing import Any
 from copybot.clock import SystemClock
 from copybot.daemon import Daemon
 from copybot.sandbox import Sandbox, serve_in_thread
-from tests.service.helpers import key_env, sandbox_settings, start_watch
+from tests.support.sandbox import key_env, sandbox_settings, start_watch
 
 
 def test_sigterm_mid_run_exits_0_with_a_consistent_store(tmp_path: Path) -> None:

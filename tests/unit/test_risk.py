@@ -8,27 +8,9 @@ from typing import Any
 import pytest
 
 from copybot.config.settings import RiskSettings
-from copybot.models import Book, BookLevel, DecisionContext, Fill, MarketInfo, OrderIntent, Side, Skip
+from copybot.models import DecisionContext, Fill, MarketInfo, OrderIntent, Side, Skip
 from copybot.rules.risk import buy_spend, decide, sell_shares
-
-U = 1_000_000  # base units per pUSD / per share
-NOW = 1_790_000_000.0
-TOKEN = 4242
-
-
-def make_fill(side: Side = Side.BUY, shares: int = 100 * U, collateral: int = 42 * U, age_s: float = 10.0) -> Fill:
-    return Fill(
-        leader="0x" + "ab" * 20,
-        tx_hash="0x" + "cd" * 32,
-        log_index=7,
-        block=90_000_000,
-        timestamp=int(NOW - age_s),
-        exchange="0xe111180000d2663c0091e4f400237545b87b996b",
-        token_id=TOKEN,
-        side=side,
-        shares=shares,
-        collateral=collateral,
-    )
+from tests.support.risk import NOW, TOKEN, U, make_fill, market
 
 
 def ctx(
@@ -38,32 +20,6 @@ def ctx(
     market: MarketInfo | None = None,
 ) -> DecisionContext:
     return DecisionContext(now=NOW, cash=cash, our_shares=our_shares, leader_holding=leader_holding, market=market)
-
-
-def market(closed: bool = False, accepting: bool = True, condition: str = "0xc0", slug: str = "") -> MarketInfo:
-    return MarketInfo(
-        token_id=TOKEN, condition_id=condition, outcome="Yes", slug=slug, closed=closed, accepting_orders=accepting
-    )
-
-
-def book(
-    ask: str | None = "0.43",
-    bid: str | None = "0.41",
-    tick: str = "0.01",
-    min_size: str = "0",
-    condition: str = "0xc0",
-) -> Book:
-    """A one-level book (1,000 shares a side) for the token of ``make_fill``."""
-    asks = (BookLevel(Decimal(ask), Decimal(1000)),) if ask else ()
-    bids = (BookLevel(Decimal(bid), Decimal(1000)),) if bid else ()
-    return Book(TOKEN, condition, bids, asks, tick_size=Decimal(tick), min_order_size=Decimal(min_size))
-
-
-def full_ctx(**fields: Any) -> DecisionContext:
-    """A context with a fresh book (best ask 0.43) and 1,000 pUSD cash; ``fields`` override."""
-    values: dict[str, Any] = {"now": NOW, "cash": 1000 * U, "our_shares": 0, "leader_holding": None, "book": book()}
-    values.update(fields)
-    return DecisionContext(**values)
 
 
 # ---- buy_spend -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from copybot.config.settings import ExitSettings, RiskSettings, Settings, effect
 from copybot.errors import ConfigError
 from copybot.models import OrderIntent, Skip
 from copybot.rules.risk import decide
-from tests.unit.test_risk import U, full_ctx, make_fill
+from tests.support.risk import U, full_ctx, make_fill
 
 WHALE = "0x2f633efb75256a2f2445110c8978684ab8936643"
 WHALE_CHECKSUM = "0x2F633eFB75256A2f2445110C8978684AB8936643"
@@ -163,7 +163,7 @@ def test_env_overrides_reach_the_new_keys(tmp_path: Path) -> None:
 
 
 def test_skip_for_a_blocked_market_uses_the_leaders_list(tmp_path: Path) -> None:
-    from tests.unit.test_risk import market
+    from tests.support.risk import market
 
     s = load(tmp_path, OVERRIDES)
     context = full_ctx(market=market(slug="us-election-2028"))

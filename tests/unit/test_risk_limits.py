@@ -11,7 +11,7 @@ from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, OrderIntent, Side, Skip, TradingState
 from copybot.rules.limits import pause_reason
 from copybot.rules.risk import decide
-from tests.unit.test_risk import U, book, full_ctx, make_fill, market
+from tests.support.risk import U, book, full_ctx, make_fill, market
 
 SELL = make_fill(Side.SELL, shares=25 * U, collateral=10 * U)  # leader sells 25 shares at 0.40
 

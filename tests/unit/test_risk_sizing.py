@@ -11,7 +11,7 @@ from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, Fill, OrderIntent, Side, Skip
 from copybot.rules.risk import decide
 from copybot.rules.sizing import buy_bound, ceil_to, floor_to, price_bound, sell_bound, spend_for
-from tests.unit.test_risk import TOKEN, U, book, full_ctx, make_fill
+from tests.support.risk import TOKEN, U, book, full_ctx, make_fill
 
 
 def buy_at(leader_price: str) -> Fill:

@@ -1,4 +1,5 @@
-"""Shared helpers for tests that run copybot against the sandbox."""
+"""Running copybot against the sandbox: settings files, a `watch` subprocess, ground truth read
+independently of copybot, an in-process transport that counts requests, the status snapshot."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from typing import Any
 import httpx
 import yaml
 
+from copybot.cli.status import snapshot
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V2, topic_to_address
+from copybot.sandbox import RunningSandbox
+from copybot.store import Store
 
 KEY_ENV = "COPYBOT_TEST_ETHERSCAN_KEY"
 
@@ -42,18 +46,6 @@ def settings_dict(
 def write_settings(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "copybot", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def ground_truth(
@@ -123,3 +115,45 @@ def live_settings_dict(
     data["mode"] = "live"
     data["live"] = {"private_key_env": "COPYBOT_TEST_PRIVATE_KEY", "signature_type": 0, "order_type": "FOK"}
     return data
+
+
+# in-process sandbox: the app behind httpx.ASGITransport answers any host
+URLS = {
+    "etherscan": "http://sandbox/etherscan/v2/api",
+    "clob": "http://sandbox/clob",
+    "gamma": "http://sandbox/gamma",
+    "rpc": "http://sandbox/rpc",
+}
+
+
+def status_json(db: Path, now: float) -> dict[str, Any]:
+    """``copybot status --json`` of the database at ``db``, as of ``now``, every copy included."""
+    store = Store.open(db, create=False)
+    try:
+        return snapshot(store, now, limit=0)
+    finally:
+        store.close()
+
+
+BACKLOG_BLOCKS = 10  # start this far behind the tip, so the first cycle has fills to copy
+
+
+def sandbox_settings(tmp_path: Path, server: RunningSandbox, **extra: object) -> Path:
+    box = server.sandbox
+    data = settings_dict(server.urls, box.leaders, tmp_path / "bot.db", max(0, box.latest_block() - BACKLOG_BLOCKS))
+    data.update(extra)
+    return write_settings(tmp_path / "settings.yaml", data)
+
+
+def key_env(server: RunningSandbox, **more: str) -> dict[str, str]:
+    return {**os.environ, KEY_ENV: server.sandbox.api_key, **more}
+
+
+def start_watch(cfg: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "copybot", "watch", "--config", str(cfg), "--no-dashboard", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
