@@ -172,8 +172,7 @@ class Daemon:
             await _first_of(task, stop.wait())
             if not task.done():
                 log.info("stopping: letting the current cycle finish (at most %gs)", grace_s)
-                # wall time on purpose, not the injected clock: this bounds a real shutdown
-                await _first_of(task, hurry.wait(), within=grace_s)
+                await _first_of(task, hurry.wait(), self.app.clock.sleep(grace_s))
             if not task.done():
                 log.warning("stopping: the current cycle was cancelled unfinished; its fills stay pending")
                 return False
@@ -185,13 +184,13 @@ class Daemon:
                 await asyncio.gather(task, return_exceptions=True)
 
 
-async def _first_of(*aws: Awaitable[Any], within: float | None = None) -> None:
-    """Wait until the first of ``aws`` completes (or ``within`` seconds pass); cancel the others that we
-    created. A task passed in is left running: its owner decides what happens to it."""
+async def _first_of(*aws: Awaitable[Any]) -> None:
+    """Wait until the first of ``aws`` completes; cancel the others that we created. A task passed
+    in is left running: its owner decides what happens to it."""
     tasks = [aw if isinstance(aw, asyncio.Future) else asyncio.ensure_future(aw) for aw in aws]
     ours = [t for t, aw in zip(tasks, aws, strict=True) if t is not aw]
     try:
-        await asyncio.wait(tasks, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for t in ours:
             t.cancel()

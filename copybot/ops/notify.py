@@ -40,6 +40,7 @@ class Notifier:
         payload = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:  # non-inheritable by default
+                sock.setblocking(False)  # a full queue (nobody reading) drops the line, never stalls the loop
                 sock.sendto(payload, target)
         except OSError as exc:
             if not self._warned:  # once: a missing socket would otherwise log every cycle

@@ -112,7 +112,7 @@ class Monitor:
         etherscan_rate_limit: float | None,
     ) -> None:
         self._lock = threading.Lock()
-        self._clock = clock
+        self._clock = self.clock = clock
         self._faults: dict[str, Faults] = {}
         for upstream, settings in (faults or {}).items():
             check_upstream(upstream, settings)

@@ -8,7 +8,6 @@ limit with the real rate-limit body; otherwise serve it (cut in half for a ``mal
 
 from __future__ import annotations
 
-import asyncio
 import json
 from http import HTTPStatus
 from typing import Any, Final
@@ -89,8 +88,8 @@ class FaultGate:
         monitor = self.monitor
         monitor.count_requests(self.upstream, labels)
         faults = monitor.faults(self.upstream)
-        if faults.latency_ms > 0:
-            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.latency_ms > 0:  # on the sandbox's clock: real time, or a test's manual one
+            await monitor.clock.sleep(faults.latency_ms / 1000)
         drawn = monitor.draw(self.upstream)
         kind = drawn[0] if drawn else None
         if drawn is not None and kind != "malformed":

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from copybot.app import build_source
-from copybot.clock import ManualClock, SystemClock
+from copybot.clock import ManualClock
 from copybot.config.loading import parse_settings
 from copybot.daemon import watch
 from copybot.errors import InvalidApiKey
@@ -40,12 +40,14 @@ def keys_of(status: dict) -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize("n_leaders", [10, 200])
-def test_rpc_requests_per_poll_do_not_grow_with_leaders(tmp_path: Path, n_leaders: int) -> None:
-    box = Sandbox(seed=21, leaders=n_leaders, markets=8, block_time_s=0.05, trade_prob=0.02, noise_prob=0.2)
+def test_rpc_requests_per_poll_do_not_grow_with_leaders(tmp_path: Path, n_leaders: int, clock: ManualClock) -> None:
+    box = Sandbox(
+        seed=21, leaders=n_leaders, markets=8, block_time_s=0.05, trade_prob=0.02, noise_prob=0.2, clock=clock
+    )
     with serve_in_thread(box) as server:
+        clock.advance(2.0)  # 40 blocks of history
         start = box.latest_block() - 40
         settings = rpc_settings(server.urls, box.leaders, tmp_path / "x.db", start)
-        clock = SystemClock()
         caches: dict[str, CountingCache[Any]] = {
             "closed_ranges": CountingCache(100, 60, clock),
             "latest_block": CountingCache(1, 0.001, clock),
@@ -62,7 +64,7 @@ def test_rpc_requests_per_poll_do_not_grow_with_leaders(tmp_path: Path, n_leader
                     per_poll.append(rpc_requests(box) - before)
                     cursors.update(result.cursors)
                     seen |= {f.key for f in result.fills}
-                    await asyncio.sleep(0.15)
+                    clock.advance(0.15)  # three blocks later
             finally:
                 await source.aclose()
             return per_poll, seen, result.latest_block

@@ -36,7 +36,7 @@ from tests.reliability.helpers import (
 from tests.support.cli import run_cli
 from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]  # minutes by design
 
 KILLS = 22
 SEED = 20240611

@@ -25,7 +25,7 @@ from tests.reliability.helpers import (
 from tests.support.cli import run_cli
 from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]  # minutes by design
 
 STORM_S = 100  # per source: three and a third minutes of faults in all
 CALM_S = 6

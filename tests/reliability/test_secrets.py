@@ -54,6 +54,7 @@ def scrape_while_running(run: Watch, db: Path) -> tuple[list[str], list[bytes], 
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(600)
 def test_no_secret_in_logs_status_health_metrics_or_database(tmp_path: Path) -> None:
     etherscan_key = "es-" + secrets.token_hex(16)
     box = Sandbox(seed=83, leaders=2, markets=4, block_time_s=0.25, trade_prob=0.6, api_key=etherscan_key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import shutil
 import socket
 import tempfile
@@ -10,12 +10,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from copybot.clock import ManualClock
+from copybot.config.loading import parse_settings
+from copybot.daemon import watch
 from copybot.ops.notify import Notifier, watchdog_period
 from copybot.sandbox import Sandbox, serve_in_thread
 from tests.support.cli import run_cli
-from tests.support.sandbox import key_env, sandbox_settings
+from tests.support.sandbox import URLS, key_env, sandbox_settings, settings_dict, status_json
 
 
 @pytest.fixture
@@ -74,19 +78,31 @@ def test_watchdog_period() -> None:
 
 
 def test_watch_notifies_ready_watchdog_each_cycle_and_stopping(
-    tmp_path: Path, listener: tuple[str, socket.socket]
+    tmp_path: Path, listener: tuple[str, socket.socket], clock: ManualClock
 ) -> None:
+    """The loop on the injected clock: a cycle a second for ten seconds, each followed by one watchdog
+    ping (read as they come: a datagram queue holds only a few)."""
     address, sock = listener
-    box = Sandbox(seed=8, leaders=2, block_time_s=0.25, trade_prob=0.5)
-    with serve_in_thread(box) as server:
-        cfg = sandbox_settings(tmp_path, server)
-        env = key_env(server, NOTIFY_SOCKET=address)
-        result = run_cli("watch", "--config", str(cfg), "--duration", "2", "--no-dashboard", env=env)
-    assert result.returncode == 0, result.stderr
-    messages = drain(sock)
-    status = json.loads(run_cli("status", "--config", str(cfg), "--json").stdout)
-    cycles = status["stats"]["cycles"]
-    assert cycles >= 3
+    box = Sandbox(seed=8, leaders=2, block_time_s=0.25, trade_prob=0.5, clock=clock)
+    db = tmp_path / "bot.db"
+    data = settings_dict(URLS, box.leaders, db, max(0, box.latest_block() - 10))
+    settings = parse_settings(data, "s.yaml", environ={})
+    transport = httpx.ASGITransport(app=box.app)
+    messages: list[dict[str, str]] = []
+    notifier = Notifier(address)
+    cycles = asyncio.run(
+        watch(
+            settings,
+            box.api_key,
+            duration=10,
+            clock=clock,
+            transport=transport,
+            notifier=notifier,
+            on_cycle=lambda _: messages.extend(drain(sock)),
+        )
+    )
+    messages += drain(sock)
+    assert cycles >= 10 and cycles == status_json(db, clock.now())["stats"]["cycles"]
     assert messages[0]["READY"] == "1" and messages[0]["STATUS"].startswith("started: 2 leaders")
     assert messages[-1] == {"STOPPING": "1", "STATUS": "stopping"}
     pings = messages[1:-1]
@@ -95,3 +111,24 @@ def test_watch_notifies_ready_watchdog_each_cycle_and_stopping(
         assert ping["WATCHDOG"] == "1"
         assert ping["STATUS"].startswith("block ") and f"cycle {i}," in ping["STATUS"]
         assert "fills " in ping["STATUS"] and "copies " in ping["STATUS"] and "USDC" in ping["STATUS"]
+
+
+def test_the_command_finds_the_socket_in_its_environment(tmp_path: Path, listener: tuple[str, socket.socket]) -> None:
+    address, sock = listener
+    box = Sandbox(seed=8, leaders=2, block_time_s=0.25, trade_prob=0.5)
+    with serve_in_thread(box) as server:
+        cfg = sandbox_settings(tmp_path, server)
+        result = run_cli(
+            "watch", "--config", str(cfg), "--once", "--no-dashboard", env=key_env(server, NOTIFY_SOCKET=address)
+        )
+    assert result.returncode == 0, result.stderr
+    kinds = [next(iter(m)) for m in drain(sock)]
+    assert kinds == ["READY", "WATCHDOG", "STOPPING"]
+
+
+def test_a_queue_nobody_reads_drops_lines_instead_of_stalling_the_loop(listener: tuple[str, socket.socket]) -> None:
+    address, sock = listener
+    notifier = Notifier(address)
+    sent = [notifier.send("WATCHDOG=1", f"STATUS=cycle {i}") for i in range(1000)]  # nothing drains meanwhile
+    assert sent[0] is True and sent[-1] is False  # a full queue: dropped, reported, returned at once
+    assert 0 < len(drain(sock)) < 1000

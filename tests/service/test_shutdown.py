@@ -10,9 +10,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from copybot.clock import SystemClock
 from copybot.daemon import Daemon
 from copybot.sandbox import Sandbox, serve_in_thread
+from tests.support.clock import SteppedClock
 from tests.support.sandbox import key_env, sandbox_settings, start_watch
 
 
@@ -55,45 +55,55 @@ class _Stuck(Daemon):
     def __init__(self, app: Any) -> None:
         super().__init__(app)
         self.cancelled = 0
+        self.started = asyncio.Event()
 
     async def cycle(self) -> Any:
+        self.started.set()
         try:
-            await asyncio.sleep(60)
+            await asyncio.Event().wait()  # never answers
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
 
 
-def _fake_app() -> Any:
+def _fake_app(clock: SteppedClock) -> Any:
     return SimpleNamespace(
         api_calls=lambda: 0,
         cache_counts=lambda: (0, 0),
-        clock=SystemClock(),
+        clock=clock,
         settings=SimpleNamespace(source=SimpleNamespace(poll_interval_s=0.01)),
     )
 
 
 def test_stop_cancels_a_stuck_cycle_after_the_grace() -> None:
-    async def scenario() -> tuple[int, float, int]:
-        daemon, stop = _Stuck(_fake_app()), asyncio.Event()
-        asyncio.get_running_loop().call_later(0.1, stop.set)
-        t0 = time.monotonic()
-        cycles = await daemon.run(stop=stop, grace_s=0.3)
-        return cycles, time.monotonic() - t0, daemon.cancelled
+    async def scenario() -> None:
+        clock = SteppedClock()
+        daemon, stop = _Stuck(_fake_app(clock)), asyncio.Event()
+        run = asyncio.ensure_future(daemon.run(stop=stop, grace_s=30))
+        await daemon.started.wait()
+        stop.set()
+        await clock.until_sleeping()  # the grace started
+        await clock.advance(29.9)
+        assert not run.done() and daemon.cancelled == 0, "cancelled before the grace ran out"
+        await clock.advance(0.2)
+        assert await asyncio.wait_for(run, 5) == 0  # the cycle never completed
+        assert daemon.cancelled == 1
 
-    cycles, elapsed, cancelled = asyncio.run(scenario())
-    assert cycles == 0 and cancelled == 1
-    assert 0.35 <= elapsed < 2
+    asyncio.run(scenario())
 
 
 def test_second_signal_cancels_at_once() -> None:
-    async def scenario() -> float:
-        daemon, stop, hurry = _Stuck(_fake_app()), asyncio.Event(), asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.05, stop.set)
-        loop.call_later(0.1, hurry.set)
-        t0 = time.monotonic()
-        await daemon.run(stop=stop, grace_s=30, hurry=hurry)
-        return time.monotonic() - t0
+    async def scenario() -> None:
+        clock = SteppedClock()
+        daemon, stop, hurry = _Stuck(_fake_app(clock)), asyncio.Event(), asyncio.Event()
+        run = asyncio.ensure_future(daemon.run(stop=stop, grace_s=30, hurry=hurry))
+        await daemon.started.wait()
+        stop.set()
+        await clock.until_sleeping()
+        await clock.advance(1)
+        assert not run.done()
+        hurry.set()  # no time passes: the second signal alone ends it
+        assert await asyncio.wait_for(run, 5) == 0
+        assert daemon.cancelled == 1 and clock.monotonic() == 1
 
-    assert asyncio.run(scenario()) < 1
+    asyncio.run(scenario())
