@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test reliability test-all lint demo bench clean
+.PHONY: install test reliability test-all lint demo bench mutate clean
 
 install: $(STAMP)
 
@@ -40,5 +40,13 @@ demo: install
 bench: install
 	$(BIN)/python -m bench $(BENCH)
 
+# Mutation testing over the modules where a silent change costs money ([tool.mutmut] in pyproject.toml):
+# each single flip is run against the unit and integration tests that cover it. Tens of minutes; never
+# part of `make test`. Prints the score; `.venv/bin/mutmut results` lists the survivors.
+mutate: install
+	rm -rf mutants
+	$(BIN)/mutmut run > /dev/null || true
+	$(BIN)/python -m tests.support.mutation_score
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache mutants
