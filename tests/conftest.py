@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from copybot.clock import ManualClock
+from copybot.store import Store
 from tests.support.fixtures import load_fixture
 
 
@@ -20,3 +22,13 @@ def fixture_json() -> Callable[[str], Any]:
 def clock() -> ManualClock:
     """A clock that moves only when told to (or when something sleeps on it)."""
     return ManualClock(start=1_790_000_000.0)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh store in a real SQLite file, migrated, closed afterwards."""
+    opened = Store.open(tmp_path / "copybot.db")
+    try:
+        yield opened
+    finally:
+        opened.close()

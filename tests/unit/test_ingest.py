@@ -4,11 +4,7 @@ place instead of being stored twice; one whose old place was not re-read is a se
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from copybot.models import Fill, Side
 from copybot.sources.base import PollResult, Window
@@ -21,15 +17,6 @@ TX = "0x" + "77" * 32
 FILL = Fill(
     LEADER, TX, 3, 100, int(NOW) - 20, "0xe111180000d2663c0091e4f400237545b87b996b", 42, Side.BUY, 10 * U, 5 * U
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "i.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def stored(store: Store) -> list[tuple[int, int, int, str]]:

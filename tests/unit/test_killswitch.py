@@ -3,9 +3,7 @@ streak only with `copybot resume`; a success resets the streak."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +16,6 @@ U = 10**6
 DAY = 86_400.0
 MONDAY_NOON = 1_790_000_000.0 - 1_790_000_000.0 % DAY + DAY / 2  # 12:00 UTC
 RISK = RiskSettings(daily_loss_limit_usdc=Decimal(50), max_consecutive_failures=3)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "k.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_a_daily_loss_pause_latches_for_the_day_and_lifts_at_the_next(store: Store) -> None:

@@ -4,9 +4,7 @@ found nothing (or no shares) means the order never executed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,14 +43,9 @@ class Markets:
         return {TOKEN: MarketInfo(TOKEN, "0xcond", "Yes", question="Will it?")}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "r.db")
-    s.init_paper("live", 0, NOW)
-    try:
-        yield s
-    finally:
-        s.close()
+@pytest.fixture(autouse=True)
+def live_store(store: Store) -> None:
+    store.init_paper("live", 0, NOW)
 
 
 def copy_intent(store: Store, order_id: str) -> Fill:

@@ -3,9 +3,6 @@ what the store will say once the batch is recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from copybot.models import Fill, OrderResult, Side, TradingState
@@ -25,15 +22,6 @@ EXCHANGE = "0xe111180000d2663c0091e4f400237545b87b996b"
 def leader(side: Side) -> PendingFill:
     fill = Fill(LEADER, "0x" + "77" * 32, 0, 1, 0, EXCHANGE, TOKEN, side, shares=10 * U, collateral=5 * U)
     return PendingFill(1, fill, None)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "v.db")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.mark.parametrize(
