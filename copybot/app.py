@@ -81,7 +81,7 @@ def build_source(
 
         rate = src.rpc.calls_per_second
         guard = Guard("rpc", clock, limiter=RateLimiter(rate, clock))
-        return RpcSource(src, guard, caches["closed_ranges"], caches["latest_block"]), guard
+        return RpcSource(src, guard, caches["closed_ranges"], caches["latest_block"], caches["block_times"]), guard
     es = src.etherscan
     up = Upstream(
         "etherscan",
@@ -128,6 +128,7 @@ def build_app(
         "closed_ranges": CountingCache(es.cache_size, es.cache_ttl_s, clock),
         "latest_block": CountingCache(1, max(0.2, settings.source.poll_interval_s / 2), clock),
         "market_meta": CountingCache(10_000, META_TTL_S, clock),
+        "block_times": CountingCache(4096, META_TTL_S, clock),  # rpc: nodes whose logs lack blockTimestamp
     }
     source, source_guard = build_source(settings, api_key, clock, transport, caches)
     clob, gamma = settings.clob, settings.gamma

@@ -61,7 +61,7 @@ class Daemon:
         error, new_fills, latest, decided = "", 0, 0, 0
         phases: dict[str, float] = {}
         try:
-            poll = await app.source.poll(app.store.cursors(), app.leaders)
+            poll = await app.source.poll(app.store.cursors(), app.leaders, app.store.floors())
             latest = poll.latest_block
             new_fills = app.store.save_poll(poll, clock.now()).new
             if poll.failed:

@@ -52,6 +52,7 @@ class Reason(StrEnum):
     NOT_HELD = "not_held"  # SELL
     # decided around the rules
     NOT_MIRRORED = "not_mirrored"  # exits.mirror_leader_sells is off
+    UNSUPPORTED_MARKET = "unsupported_market"  # a market kind the broker cannot trade (position ids)
     NOT_FILLED = "not_filled"  # the order was taken, nothing matched (FOK killed)
     REJECTED = "rejected"  # the exchange refused the order: a failure
     BOOK_UNAVAILABLE = "book_unavailable"  # a failure

@@ -29,6 +29,9 @@ class Broker(Protocol):
     # True when an order can execute without its answer reaching us (a crash, a timeout): its
     # intent is then stored before it is sent, and looked up before anything else is sent.
     can_lose_answers: bool
+    # True when it can trade the position ids of "Protocol V2" markets (ExchangeV3, protocol.md §3),
+    # not only CTF tokens on the CLOB V2
+    trades_positions: bool
 
     async def start(self) -> None: ...
 

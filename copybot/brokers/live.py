@@ -117,6 +117,7 @@ def _sdk_float(value: Decimal) -> float:
 class LiveBroker:
     mode = "live"
     can_lose_answers = True
+    trades_positions = False  # py-clob-client-v2 signs CLOB V2 orders for CTF tokens only
 
     def __init__(
         self,

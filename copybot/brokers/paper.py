@@ -74,6 +74,7 @@ class PaperBroker:
 
     mode = "paper"
     can_lose_answers = False  # in-process: an order either ran and is recorded, or never ran
+    trades_positions = False  # paper rehearses what live can do: CTF tokens on the CLOB V2
 
     async def start(self) -> None:
         return None

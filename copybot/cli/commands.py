@@ -324,6 +324,13 @@ def sandbox(
     rate_limit: Annotated[bool, typer.Option(help="Enforce Etherscan's 3 calls/s per API key.")] = True,
     rpc_max_range: Annotated[int, typer.Option(help="Most blocks per eth_getLogs call.", min=1)] = 1000,
     reorg_every: Annotated[int, typer.Option(help="Reorganise 1-3 blocks every N blocks (0 = never).", min=0)] = 0,
+    rpc_block_timestamps: Annotated[
+        bool,
+        typer.Option(help="Put blockTimestamp in eth_getLogs records (most real nodes still leave it out)."),
+    ] = True,
+    position_markets: Annotated[
+        int, typer.Option(help="How many markets trade on ExchangeV3 (Protocol V2 position ids).", min=0)
+    ] = 0,
 ) -> None:
     """Serve the simulated Polymarket (Etherscan V2, Polygon JSON-RPC, CLOB, Gamma) on loopback until Ctrl-C."""
     from copybot.sandbox import Sandbox, mixed_faults, serve
@@ -335,6 +342,8 @@ def sandbox(
         faults=mixed_faults(fault_rate, latency_ms),
         etherscan_rate_limit=3.0 if rate_limit else None,
         rpc_max_range=rpc_max_range,
+        rpc_block_timestamps=rpc_block_timestamps,
+        position_markets=position_markets,
         reorg_every=reorg_every,
     )
 
@@ -347,7 +356,7 @@ def sandbox(
         typer.echo(
             f"  faults    {fault_rate:.0%} of requests, latency {latency_ms:g} ms; "
             f"etherscan limit {'3/s' if rate_limit else 'off'}; rpc range {rpc_max_range}; "
-            f"reorg every {reorg_every or 'never'}"
+            f"rpc log timestamps {'on' if rpc_block_timestamps else 'off'}; reorg every {reorg_every or 'never'}"
         )
 
     try:

@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 from copybot.clock import iso
 from copybot.models import Book, BookLevel, Side
-from copybot.protocol import CTF_EXCHANGE_V2, NEG_RISK_EXCHANGE_V2, UNIT
+from copybot.protocol import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_EXCHANGE_V2, UNIT
 
 PRICE_SCALE: Final = 1_000_000  # price units per 1.0 pUSD/share
 SIZE_STEP: Final = 10_000  # 0.01 share: sizes on the wire have 2 decimals
@@ -70,9 +70,12 @@ class Market:
     gamma_id: str
     end_date_iso: str
     fee_bps: int  # taker fee, in basis points of collateral
+    protocol_v2: bool = False  # traded on ExchangeV3: its token ids are position ids, not CTF tokens
 
     @property
     def exchange(self) -> str:
+        if self.protocol_v2:
+            return EXCHANGE_V3
         return NEG_RISK_EXCHANGE_V2 if self.neg_risk else CTF_EXCHANGE_V2
 
     @property

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from copybot.models import Side
-from copybot.protocol import ORDER_FILLED_V2, pad_address
+from copybot.protocol import (
+    CTF_EXCHANGE_V1,
+    CTF_EXCHANGE_V2,
+    NEG_RISK_EXCHANGE_V1,
+    NEG_RISK_EXCHANGE_V2,
+    ORDER_FILLED_V1,
+    ORDER_FILLED_V2,
+    V2_FIRST_BLOCK,
+    pad_address,
+)
 
 ZERO_WORD: Final = "0x" + "0" * 64
 _WORD_MAX: Final = 2**256
@@ -125,9 +134,10 @@ class Log:
             "transactionIndex": hex_qty(self.tx_index),
         }
 
-    def to_rpc(self) -> dict[str, object]:
-        """The ``eth_getLogs`` record of a node: hex quantities (zero as ``"0x0"``), ``removed``."""
-        return {
+    def to_rpc(self, with_time: bool = True) -> dict[str, object]:
+        """The ``eth_getLogs`` record of a node: hex quantities (zero as ``"0x0"``), ``removed``;
+        ``blockTimestamp`` only from node releases that send it (``with_time``)."""
+        record: dict[str, object] = {
             "address": self.address,
             "topics": list(self.topics),
             "data": self.data,
@@ -139,6 +149,9 @@ class Log:
             "logIndex": hex(self.log_index),
             "removed": False,
         }
+        if not with_time:
+            del record["blockTimestamp"]
+        return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,11 +174,31 @@ class Block:
         }
 
 
+V1_OF: Final = {CTF_EXCHANGE_V2: CTF_EXCHANGE_V1, NEG_RISK_EXCHANGE_V2: NEG_RISK_EXCHANGE_V1}
+
+
+def as_v1(draft: LogDraft) -> LogDraft:
+    """A V2 ``OrderFilled`` as the V1 exchanges emitted it before the V2 ones existed (protocol.md
+    §3): the V1 contract and topic0, the side implied by which asset is collateral (id 0)."""
+    if draft.address not in V1_OF or draft.topics[0] != ORDER_FILLED_V2:
+        return draft
+    body = draft.data.removeprefix("0x")
+    side, token, maker_amount, taker_amount, fee = (int(body[i * 64 : (i + 1) * 64], 16) for i in range(5))
+    maker_asset, taker_asset = (0, token) if side == 0 else (token, 0)
+    v1 = V1_OF[draft.address]
+    taker = pad_address(v1) if draft.topics[3] == pad_address(draft.address) else draft.topics[3]
+    words = (maker_asset, taker_asset, maker_amount, taker_amount, fee)
+    data = "0x" + "".join(word(w) for w in words)
+    return LogDraft(address=v1, topics=(ORDER_FILLED_V1, draft.topics[1], draft.topics[2], taker), data=data)
+
+
 def seal(number: int, block_hash: str, timestamp: int, txs: Sequence[Tx], parent_hash: str = ZERO_WORD) -> Block:
-    """Give each log its block coordinates; log indices run across the block's transactions."""
+    """Give each log its block coordinates; log indices run across the block's transactions.
+    Below the first V2 block, fills are sealed in the V1 layout: history reads both."""
     logs: list[Log] = []
     for tx_index, tx in enumerate(txs):
-        for draft in tx.logs:
+        for emitted in tx.logs:
+            draft = as_v1(emitted) if number < V2_FIRST_BLOCK else emitted
             logs.append(
                 Log(
                     address=draft.address,

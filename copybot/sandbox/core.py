@@ -65,6 +65,8 @@ class Sandbox:
         etherscan_rate_limit: float | None = 3.0,
         rpc_max_range: int = 1000,
         rpc_max_results: int = 10_000,
+        rpc_block_timestamps: bool = True,
+        position_markets: int = 0,
         reorg_every: int = 0,
     ) -> None:
         if block_time_s <= 0 or markets < 1 or leaders < 0 or reorg_every < 0:
@@ -81,12 +83,17 @@ class Sandbox:
         self._reorg_rng = random.Random(seed * 2_000_003 + 29)
         self.rpc_max_range = rpc_max_range  # blocks per eth_getLogs call; settable at runtime
         self.rpc_max_results = rpc_max_results  # logs per eth_getLogs answer
+        # False: eth_getLogs answers the classic log object, without blockTimestamp, as most nodes do
+        self.rpc_block_timestamps = rpc_block_timestamps
         self.reorg_every = reorg_every  # 0 = never
         self.monitor = Monitor(seed, self.clock, faults, etherscan_rate_limit)
         self._mono0 = self.clock.monotonic()
         self.genesis_time = int(self.clock.now())
 
         self._books = [new_market(self._rng, i, self.genesis_time) for i in range(markets)]
+        for book in self._books[markets - min(position_markets, markets) :]:
+            # the last ``position_markets`` trade on ExchangeV3 ("Protocol V2" markets, position ids)
+            book.market = replace(book.market, protocol_v2=True)
         self.markets: list[Market] = [b.market for b in self._books]
         self._by_condition = {b.market.condition_id: b.market for b in self._books}
         self._traders = Traders(self._rng, self._books, leaders)

@@ -1,7 +1,8 @@
 """A Polygon node's JSON-RPC (``POST /rpc``) over the sandbox chain: single calls and batches.
 
 ``eth_chainId``, ``net_version``, ``eth_blockNumber``, ``eth_getBlockByNumber`` and
-``eth_getLogs`` (address lists, OR-lists per topic position, ``blockHash``), with the limits
+``eth_getLogs`` (address lists, OR-lists per topic position, ``blockHash``; with or without
+``blockTimestamp``, as newer and older node releases answer), with the limits
 public endpoints impose: a maximum block range and a maximum number of results per call, both
 answered with error -32005 as providers do. Every answer is HTTP 200; errors are in the body.
 """
@@ -130,7 +131,7 @@ def get_logs(sandbox: Sandbox, params: list[Any]) -> list[dict[str, object]]:
         raise RpcError(
             -32005, f"query returned more than {limit} results. Try with this block range [{hex(start)}, {hex(fits)}]."
         )
-    return [log.to_rpc() for log in found]
+    return [log.to_rpc(with_time=sandbox.rpc_block_timestamps) for log in found]
 
 
 METHODS: Final[dict[str, Callable[[Sandbox, list[Any]], Any]]] = {

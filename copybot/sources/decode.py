@@ -1,8 +1,12 @@
 """Pure decoding of ``OrderFilled`` logs (V1 and V2) into attributed :class:`Fill` values.
 
 Accepts both wire shapes: Etherscan (hex strings, ``timeStamp``, bare ``"0x"`` for zero) and
-JSON-RPC (``blockTimestamp``, ``removed``). Attribution follows protocol.md §3: a log counts for
-wallet W only if W is its indexed maker (topic2) and it was emitted by a Polymarket exchange.
+JSON-RPC (``blockTimestamp`` when the node sends it, ``removed``). A log without its block's time is
+malformed here: the RPC source fills the time in from the block header first (protocol.md §5), and a
+time of zero, or one after ``not_after``, is never taken for a fill's age.
+
+Attribution follows protocol.md §3: a log counts for wallet W only if W is its indexed maker
+(topic2) and it was emitted by a Polymarket exchange.
 """
 
 from __future__ import annotations
@@ -64,10 +68,16 @@ def is_relevant(log: Mapping[str, Any], leaders: Container[str]) -> bool:
     return topic_to_address(str(topics[2])) in leaders
 
 
-def decode_log(log: Mapping[str, Any], leaders: Container[str]) -> Fill | None:
+def block_time(log: Mapping[str, Any]) -> object:
+    """The log's block time as sent (Etherscan ``timeStamp``, JSON-RPC ``blockTimestamp``), or None."""
+    return log.get("timeStamp", log.get("blockTimestamp"))
+
+
+def decode_log(log: Mapping[str, Any], leaders: Container[str], not_after: int | None = None) -> Fill | None:
     """The leader's fill in this log, or None when the log is not one of a followed leader's fills.
 
-    Raises :class:`MalformedLog` when a relevant log cannot be decoded.
+    Raises :class:`MalformedLog` when a relevant log cannot be decoded, including a block time that
+    is missing, zero, or later than ``not_after`` (unix seconds; None = no upper bound).
     """
     if log.get("removed") is True or not is_relevant(log, leaders):
         return None
@@ -94,13 +104,13 @@ def decode_log(log: Mapping[str, Any], leaders: Container[str]) -> Fill | None:
     tx_hash = str(log.get("transactionHash", "")).lower()
     if not tx_hash.startswith("0x") or len(tx_hash) != 66:
         raise MalformedLog(f"bad transactionHash {tx_hash!r}")
-    timestamp = log.get("timeStamp", log.get("blockTimestamp", "0x"))
+    timestamp = _timestamp(block_time(log), not_after)
     return Fill(
         leader=maker,
         tx_hash=tx_hash,
         log_index=_in_range("logIndex", hex_int(log.get("logIndex", "0x"))),
         block=_in_range("blockNumber", hex_int(log.get("blockNumber"))),
-        timestamp=_in_range("timestamp", hex_int(timestamp)),
+        timestamp=timestamp,
         exchange=exchange,
         token_id=token_id,
         side=side,
@@ -109,3 +119,14 @@ def decode_log(log: Mapping[str, Any], leaders: Container[str]) -> Fill | None:
         fee=_in_range("fee", fee),
         as_taker=taker == exchange,
     )
+
+
+def _timestamp(raw: object, not_after: int | None) -> int:
+    if raw is None:
+        raise MalformedLog("no block timestamp")
+    value = _in_range("timestamp", hex_int(raw))
+    if value == 0:
+        raise MalformedLog("block timestamp is 0")
+    if not_after is not None and value > not_after:
+        raise MalformedLog(f"block timestamp {value} is in the future")
+    return value

@@ -1,7 +1,8 @@
 """Leader fills from the Etherscan V2 API (``module=logs&action=getLogs`` by topics).
 
 One query per leader and poll: ``topic0`` = V2 OrderFilled AND ``topic2`` = the padded leader
-address, from the leader's cursor + 1 to the latest block, paginated. Answers for closed block
+address, from the leader's cursor + 1 to the latest block, paginated (plus one with the V1 topic
+for a window that starts before the V2 exchanges existed). Answers for closed block
 ranges (older than ``FINAL_DEPTH`` blocks) are cached. Cursors only move after the caller has
 stored the fills up to them: :meth:`EtherscanSource.poll` returns new cursors, it stores nothing.
 """
@@ -25,8 +26,8 @@ from copybot.errors import (
     UnsupportedChain,
     UpstreamUnavailable,
 )
-from copybot.protocol import ETHERSCAN_MAX_WINDOW, ORDER_FILLED_V2, pad_address
-from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
+from copybot.protocol import ETHERSCAN_MAX_WINDOW, ORDER_FILLED_V1, ORDER_FILLED_V2, V2_FIRST_BLOCK, pad_address
+from copybot.sources.base import FUTURE_TOLERANCE_S, PollResult, Window, decode_rows, read_from
 from copybot.sources.decode import hex_int
 from copybot.upstream.cache import CountingCache
 from copybot.upstream.http import Upstream
@@ -124,8 +125,10 @@ class EtherscanSource:
         self._head.put("latest", number)
         return number
 
-    async def _page(self, leader: str, from_block: int, to_block: int, page: int, closed: bool) -> list[dict[str, Any]]:
-        key = (leader, from_block, to_block, page)
+    async def _page(
+        self, leader: str, topic0: str, from_block: int, to_block: int, page: int, closed: bool
+    ) -> list[dict[str, Any]]:
+        key = (leader, topic0, from_block, to_block, page)
         if closed:
             hit = self._ranges.get(key)
             if hit is not None:
@@ -135,7 +138,7 @@ class EtherscanSource:
             action="getLogs",
             fromBlock=from_block,
             toBlock=to_block,
-            topic0=ORDER_FILLED_V2,
+            topic0=topic0,
             topic2=pad_address(leader),
             topic0_2_opr="and",
             page=page,
@@ -149,16 +152,27 @@ class EtherscanSource:
     async def leader_logs(self, leader: str, from_block: int, to_block: int, latest: int) -> list[dict[str, Any]]:
         """Every OrderFilled log with ``leader`` as maker in [from_block, to_block], paginated.
 
-        Etherscan serves at most page x offset = 10,000 records per query window; past that the
-        window restarts at the last block seen (duplicates are dropped by (tx hash, log index)).
+        ``topic0`` takes one value per query: the V2 layout always, the V1 layout only for a window
+        that starts before the V2 exchanges went live (history), so normal running costs one query.
         """
+        out = await self._topic_logs(leader, ORDER_FILLED_V2, from_block, to_block, latest)
+        if from_block < V2_FIRST_BLOCK:
+            out += await self._topic_logs(leader, ORDER_FILLED_V1, from_block, to_block, latest)
+        return out
+
+    async def _topic_logs(
+        self, leader: str, topic0: str, from_block: int, to_block: int, latest: int
+    ) -> list[dict[str, Any]]:
+        """One topic's logs, page after page. Etherscan serves at most page x offset = 10,000
+        records per query window; past that the window restarts at the last block seen
+        (duplicates are dropped by (tx hash, log index))."""
         size = self._settings.etherscan.page_size
         max_page = ETHERSCAN_MAX_WINDOW // size
         out: list[dict[str, Any]] = []
         seen: set[tuple[str, str]] = set()  # this call's rows only
         start, page = from_block, 1
         while True:
-            rows = await self._page(leader, start, to_block, page, to_block <= latest - FINAL_DEPTH)
+            rows = await self._page(leader, topic0, start, to_block, page, to_block <= latest - FINAL_DEPTH)
             for row in rows:
                 k = (str(row.get("transactionHash")), str(row.get("logIndex")))
                 if k not in seen:
@@ -213,7 +227,9 @@ class EtherscanSource:
     async def aclose(self) -> None:
         """The HTTP client belongs to the app's upstreams; nothing of our own to close."""
 
-    async def poll(self, cursors: Mapping[str, int | None], leaders: Sequence[str]) -> PollResult:
+    async def poll(
+        self, cursors: Mapping[str, int | None], leaders: Sequence[str], floors: Mapping[str, int] | None = None
+    ) -> PollResult:
         """Read the due leaders' new fills. Permanent errors propagate; transient ones (after
         retries) leave that leader's cursor where it was."""
         self._leaders = len(leaders)
@@ -227,15 +243,9 @@ class EtherscanSource:
         latest = await self.latest_block()
         result.latest_block = latest
         followed = frozenset(leaders)
-        window = self._settings.confirmations_window
+        not_after = int(self._up.clock.now()) + FUTURE_TOLERANCE_S
         for leader in self.due(cursors, leaders):
-            cursor = cursors.get(leader)
-            if cursor is None:
-                cursor = start_cursor(self._settings.start_block, latest)
-                result.cursors[leader] = cursor
-                lo = cursor + 1
-            else:
-                lo = max(0, cursor + 1 - window)
+            lo = read_from(leader, cursors, floors, self._settings, latest, result)
             self._last_polled[leader] = self._up.clock.monotonic()
             if lo > latest:
                 continue
@@ -244,7 +254,7 @@ class EtherscanSource:
             except TransientError as exc:
                 result.failed[leader] = str(exc)
                 continue
-            result.fills += [f for f in decode_rows(rows, followed, result) if f.leader == leader]
+            result.fills += [f for f in decode_rows(rows, followed, result, not_after) if f.leader == leader]
             result.windows.append(Window(frozenset({leader}), lo, latest))
             result.cursors[leader] = latest
         result.fills.sort(key=lambda f: (f.block, f.log_index))

@@ -10,7 +10,7 @@ remembers the smaller range. Logs come back raw (hex strings), into the shared d
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -30,8 +30,8 @@ from copybot.errors import (
     error_for_status,
 )
 from copybot.protocol import EXCHANGES, ORDER_FILLED_V1, ORDER_FILLED_V2, checksum, pad_address
-from copybot.sources.base import PollResult, Window, decode_rows, start_cursor
-from copybot.sources.decode import hex_int
+from copybot.sources.base import FUTURE_TOLERANCE_S, PollResult, Window, decode_rows, read_from
+from copybot.sources.decode import block_time, hex_int, is_relevant
 from copybot.sources.etherscan import FINAL_DEPTH
 from copybot.upstream.cache import CountingCache
 from copybot.upstream.http import Guard, cap_recursion_limit
@@ -57,6 +57,17 @@ def rpc_error(method: str, error: Any) -> CopybotError:
     return UpstreamUnavailable(f"rpc {method}: {message}")
 
 
+def _result(method: str, response: Any) -> Any:
+    """A JSON-RPC answer's ``result``; its ``error`` (or a missing result) as the error tree."""
+    if not isinstance(response, Mapping):
+        raise MalformedResponse(f"rpc {method}: answer is not an object")
+    if response.get("error") is not None:
+        raise rpc_error(method, response["error"])
+    if "result" not in response:
+        raise MalformedResponse(f"rpc {method}: answer has no result")
+    return response["result"]
+
+
 class RpcSource:
     kind = "rpc"
 
@@ -66,11 +77,13 @@ class RpcSource:
         guard: Guard,
         range_cache: CountingCache[list[dict[str, Any]]],
         head_cache: CountingCache[int],
+        time_cache: CountingCache[int],
     ) -> None:
         self._settings = settings
         self._guard = guard
         self._ranges = range_cache
         self._head = head_cache
+        self._times = time_cache  # block number -> block time, for nodes whose logs lack blockTimestamp
         # web3 passes its own 30 s timeout with every request unless given one, and a per-request
         # timeout overrides the session's: without this a hung node stalls a cycle for 30 s a try
         timeout = aiohttp.ClientTimeout(total=settings.rpc.timeout_s)
@@ -99,27 +112,40 @@ class RpcSource:
 
     async def _call(self, method: str, params: list[Any]) -> Any:
         async def attempt() -> Any:
-            self.requests_last_poll += 1
-            try:
-                response = await self._provider.make_request(RPCEndpoint(method), params)
-            except aiohttp.ClientResponseError as exc:
-                raise error_for_status(exc.status, f"rpc {method}") from None
-            except TimeoutError:
-                raise UpstreamUnavailable(f"rpc {method}: timed out") from None
-            except aiohttp.ClientError as exc:
-                raise UpstreamUnavailable(f"rpc {method}: connection failed ({type(exc).__name__})") from None
-            except (ValueError, RecursionError, Web3Exception):  # RecursionError: nested too deeply
-                raise MalformedResponse(f"rpc {method}: body is not JSON-RPC") from None
-            if not isinstance(response, Mapping):
-                raise MalformedResponse(f"rpc {method}: answer is not an object")
-            if response.get("error") is not None:
-                raise rpc_error(method, response["error"])
-            if "result" not in response:
-                raise MalformedResponse(f"rpc {method}: answer has no result")
-            return response["result"]
+            response = await self._send(method, self._provider.make_request(RPCEndpoint(method), params))
+            return _result(method, response)
 
         await self._ensure_session()
         return await self._guard.call(attempt)
+
+    async def _batch(self, method: str, params: Sequence[list[Any]]) -> list[Any]:
+        """One JSON-RPC batch of ``method`` calls (one HTTP request); the results in call order."""
+
+        async def attempt() -> list[Any]:
+            calls = [(RPCEndpoint(method), p) for p in params]
+            answers = await self._send(method, self._provider.make_batch_request(calls))
+            if not isinstance(answers, list):  # a whole-batch error comes back as one object
+                return [_result(method, answers)]
+            if len(answers) != len(params):
+                raise MalformedResponse(f"rpc {method}: {len(answers)} answers to a batch of {len(params)}")
+            return [_result(method, answer) for answer in answers]
+
+        await self._ensure_session()
+        return await self._guard.call(attempt)
+
+    async def _send(self, method: str, request: Awaitable[Any]) -> Any:
+        """One request to the node, its transport failures mapped to the error tree."""
+        self.requests_last_poll += 1
+        try:
+            return await request
+        except aiohttp.ClientResponseError as exc:
+            raise error_for_status(exc.status, f"rpc {method}") from None
+        except TimeoutError:
+            raise UpstreamUnavailable(f"rpc {method}: timed out") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"rpc {method}: connection failed ({type(exc).__name__})") from None
+        except (ValueError, RecursionError, Web3Exception):  # RecursionError: nested too deeply
+            raise MalformedResponse(f"rpc {method}: body is not JSON-RPC") from None
 
     async def latest_block(self) -> int:
         cached = self._head.get("latest")
@@ -179,8 +205,11 @@ class RpcSource:
             "effective_period_s": self._settings.poll_interval_s,
         }
 
-    async def poll(self, cursors: Mapping[str, int | None], leaders: Sequence[str]) -> PollResult:
-        """One sweep from the oldest cursor (minus the reorg window) to the head, for all leaders."""
+    async def poll(
+        self, cursors: Mapping[str, int | None], leaders: Sequence[str], floors: Mapping[str, int] | None = None
+    ) -> PollResult:
+        """One sweep from the oldest cursor (minus the reorg window, never below where a leader was
+        first followed) to the head, for all leaders."""
         self.requests_last_poll = 0
         self._leaders = len(leaders)
         result = PollResult()
@@ -188,19 +217,46 @@ class RpcSource:
             return result
         latest = await self.latest_block()
         result.latest_block = latest
-        effective: dict[str, int] = {}
-        for leader in leaders:
-            cursor = cursors.get(leader)
-            if cursor is None:
-                cursor = start_cursor(self._settings.start_block, latest)
-                result.cursors[leader] = cursor
-            effective[leader] = cursor
-        window = self._settings.confirmations_window
-        lo = max(0, min(c + 1 - (window if cursors.get(a) is not None else 0) for a, c in effective.items()))
+        lo = min(read_from(leader, cursors, floors, self._settings, latest, result) for leader in leaders)
         if lo > latest:
             return result
+        followed = frozenset(leaders)
         rows = await self.logs(lo, latest, leaders, latest)  # transient errors propagate: cursors stay
-        result.fills = sorted(decode_rows(rows, frozenset(leaders), result), key=lambda f: (f.block, f.log_index))
-        result.windows.append(Window(frozenset(leaders), lo, latest))
+        rows = await self.with_block_times(rows, followed)
+        not_after = int(self._guard.clock.now()) + FUTURE_TOLERANCE_S
+        result.fills = sorted(decode_rows(rows, followed, result, not_after), key=lambda f: (f.block, f.log_index))
+        result.windows.append(Window(followed, lo, latest))
         result.cursors.update(dict.fromkeys(leaders, latest))
         return result
+
+    async def with_block_times(self, rows: list[dict[str, Any]], followed: frozenset[str]) -> list[dict[str, Any]]:
+        """Followed leaders' logs that came without ``blockTimestamp`` (most nodes still send the
+        classic log object) get their block's time from its header: one batch of
+        ``eth_getBlockByNumber`` per poll for the blocks not cached yet, so the extra requests are
+        bounded by blocks with fills, never by fills. Other logs are left as they came."""
+        wanted: dict[int, list[int]] = {}  # block -> indexes of the rows that need its time
+        for i, row in enumerate(rows):
+            if block_time(row) is None and is_relevant(row, followed):
+                try:
+                    wanted.setdefault(hex_int(row.get("blockNumber")), []).append(i)
+                except MalformedLog:
+                    continue  # decoding counts it as malformed
+        if not wanted:
+            return rows
+        times = {block: t for block in wanted if (t := self._times.get(block)) is not None}
+        missing = sorted(set(wanted) - set(times))
+        if missing:
+            headers = await self._batch("eth_getBlockByNumber", [[hex(b), False] for b in missing])
+            for block, header in zip(missing, headers, strict=True):
+                if not isinstance(header, Mapping):  # not mined, or reorganised away: read the window again
+                    raise UpstreamUnavailable(f"rpc eth_getBlockByNumber: block {block} is unknown to the node")
+                try:
+                    times[block] = hex_int(header.get("timestamp"))
+                except MalformedLog:
+                    raise MalformedResponse(f"rpc eth_getBlockByNumber: block {block} has no timestamp") from None
+                self._times.put(block, times[block])
+        out = list(rows)
+        for block, indexes in wanted.items():
+            for i in indexes:
+                out[i] = {**rows[i], "blockTimestamp": hex(times[block])}
+        return out

@@ -118,6 +118,10 @@ class Store(Reports):
     def cursors(self) -> dict[str, int | None]:
         return {r[0]: r[1] for r in self._conn.execute("SELECT address, cursor_block FROM leaders")}
 
+    def floors(self) -> dict[str, int]:
+        """Per leader, the first block it was followed from (0 when it was followed before v6 knew)."""
+        return {r[0]: r[1] or 0 for r in self._conn.execute("SELECT address, followed_from FROM leaders")}
+
     def save_fills(self, fills: Sequence[Fill], cursors: Mapping[str, int], now: float) -> int:
         """Store new fills and advance cursors (see :meth:`save_poll`). Returns how many were new."""
         return self.save_poll(PollResult(fills=list(fills), cursors=dict(cursors)), now).new
@@ -129,16 +133,27 @@ class Store(Reports):
         - a fill that a reorg moved (same tx, leader, token, side and amounts, new position) is not
           stored again: the stored row takes its new position;
         - a pending fill inside a window that was re-read completely, whose log is gone, is
-          recorded as skipped (``reorged``) so it is never copied.
+          recorded as skipped (``reorged``) so it is never copied;
+        - a fill below the block its leader was first followed from is not ours to copy (a new
+          leader records that block here, from ``poll.started``).
         Each new fill records the leader's observed holding of the token just before it, so a later
         SELL can be mirrored as a fraction.
         """
         report = IngestReport()
         present = {f.key for f in poll.fills}
         floor = self.watermark()
-        fresh = [f for f in poll.fills if f.key not in self._recent and f.block >= floor]
+        floors = {**self.floors(), **poll.started}
+        fresh = [
+            f
+            for f in poll.fills
+            if f.key not in self._recent and f.block >= floor and f.block >= floors.get(f.leader, 0)
+        ]
         report.duplicates = len(poll.fills) - len(fresh)
         with self.tx() as c:
+            c.executemany(
+                "UPDATE leaders SET followed_from = ? WHERE address = ? AND followed_from IS NULL",
+                [(block, leader) for leader, block in poll.started.items()],
+            )
             for f in sorted(fresh, key=lambda x: (x.block, x.log_index)):
                 outcome = insert_fill(c, f, present, poll.windows, now)
                 setattr(report, outcome, getattr(report, outcome) + 1)

@@ -137,6 +137,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHEN paused_reason != '' THEN 'failures'
         ELSE '' END;
     """,
+    # v6: the block each leader was first followed from: re-reading recent blocks never reaches below
+    # it, so a fresh start never copies what was mined before it (leaders followed before: unknown, 0)
+    """
+    ALTER TABLE leaders ADD COLUMN followed_from INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -30,6 +30,7 @@ from copybot.models import (
     CopyOutcome,
     Decision,
     DecisionContext,
+    Fill,
     MarketInfo,
     OrderIntent,
     OrderResult,
@@ -39,6 +40,7 @@ from copybot.models import (
     TradingState,
     from_units,
 )
+from copybot.protocol import POSITION_EXCHANGES
 from copybot.rules.exposure import Exposure
 from copybot.rules.risk import decide
 from copybot.store import PendingFill, Store
@@ -92,7 +94,7 @@ class Executor:
         pending = prioritise(self._store.pending_fills(MAX_PENDING))
         if not pending:
             return 0
-        tokens = list(dict.fromkeys(p.fill.token_id for p in pending))
+        tokens = list(dict.fromkeys(p.fill.token_id for p in pending if self._tradeable(p)))
         asked = self._clock.monotonic()  # a book is as old as the request that read it
         books, infos = await asyncio.gather(self._market.books(tokens), self._market.market_info(tokens))
         quotes = Quotes({}, {}, infos)
@@ -113,9 +115,17 @@ class Executor:
                     self._sink([o for _, o in outcomes])
         return decided
 
+    def _tradeable(self, p: PendingFill) -> bool:
+        """Can the broker trade the market this fill happened in? (Not the position ids of ExchangeV3.)"""
+        return self._broker.trades_positions or p.fill.exchange not in POSITION_EXCHANGES
+
     async def _refresh_aged(self, batch: Sequence[PendingFill], quotes: Quotes) -> None:
         now = self._clock.monotonic()
-        aged = [p.fill.token_id for p in batch if now - quotes.fetched.get(p.fill.token_id, now) > self._max_age(p)]
+        aged = [
+            p.fill.token_id
+            for p in batch
+            if self._tradeable(p) and now - quotes.fetched.get(p.fill.token_id, now) > self._max_age(p)
+        ]
         if aged:
             asked = self._clock.monotonic()
             quotes.update(await self._market.books(aged), asked)
@@ -179,7 +189,8 @@ class Executor:
         out = []
         for p in batch:
             running.load_held(p, self._store)
-            skip = self._stale_skip(p, running, quotes.infos.get(p.fill.token_id))
+            info = quotes.infos.get(p.fill.token_id)
+            skip = self._stale_skip(p, running, info) if self._tradeable(p) else _unsupported(p.fill, info)
             if skip is not None:
                 out.append((p.fill_id, skip))
         return out
@@ -224,6 +235,8 @@ class Executor:
         """The outcome for one fill (None: leave it pending) and, if the book had to be read again,
         the answer with the time it was asked for."""
         f = p.fill
+        if not self._tradeable(p):
+            return _unsupported(f, info), None
         if f.side is Side.SELL and not self._settings.exits.mirror_leader_sells:
             skip = Skip(Reason.NOT_MIRRORED, "not mirrored: exits.mirror_leader_sells is off")
             return CopyOutcome.skipped(f, skip, info), None
@@ -300,6 +313,11 @@ class Executor:
         if sent.status is orders.Sending.REJECTED:
             return replace(skipped, decision=Decision.FAILED)
         return skipped
+
+
+def _unsupported(fill: Fill, info: MarketInfo | None) -> CopyOutcome:
+    why = "unsupported market: a Protocol V2 position (ExchangeV3); the broker trades CTF tokens only"
+    return CopyOutcome.skipped(fill, Skip(Reason.UNSUPPORTED_MARKET, why), info)
 
 
 def _filled_reason(amount: int, result: OrderResult, side: Side) -> tuple[Reason, str]:

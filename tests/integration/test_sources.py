@@ -51,6 +51,7 @@ def test_rpc_requests_per_poll_do_not_grow_with_leaders(tmp_path: Path, n_leader
         caches: dict[str, CountingCache[Any]] = {
             "closed_ranges": CountingCache(100, 60, clock),
             "latest_block": CountingCache(1, 0.001, clock),
+            "block_times": CountingCache(100, 3600, clock),
         }
 
         async def polls() -> tuple[list[int], set[tuple[str, int]], int]:

@@ -24,6 +24,17 @@ V1_MAKER = "0x00000003a358014c7c0e227483dbe01619871000"
 V1_TAKER = "0xe55b90febea370d4611a4b0a9ff201183268b24e"
 SPOOFER = "0x1111111111111111111111111111111111111111"
 WORD = 64  # hex digits per ABI word
+# The V2 capture is the classic log object, with no block time (protocol.md §5): the RPC source adds
+# the block header's time before decoding, as this stand-in does.
+HEADER_TIME = 1_790_000_123
+
+
+def timed(log: dict[str, Any]) -> dict[str, Any]:
+    """The log as the sources hand it to the decoder: with its block's time."""
+    if "timeStamp" not in log and "blockTimestamp" not in log:
+        log["blockTimestamp"] = hex(HEADER_TIME)
+    return log
+
 
 EXPECTED: dict[str, dict[str, Any]] = {
     V2_LOG: {
@@ -38,7 +49,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "block": 95_002_434,
         "log_index": 0x3D3,
         "tx_hash": "0x350eaaf9013a5936f048f8bcdff15c682c103207ed7cb9f987463977302c42bb",
-        "timestamp": 0,  # the captured log carries neither timeStamp nor blockTimestamp
+        "timestamp": HEADER_TIME,  # the capture carries no block time: the block header's
         "exchange": NEG_RISK_EXCHANGE_V2,
         "as_taker": True,  # topic3 is the exchange itself: the taker aggregate
     },
@@ -72,7 +83,7 @@ def _word(value: int) -> str:
 @pytest.mark.parametrize("name", [V2_LOG, V1_LOG])
 def test_real_logs_decode_to_documented_values(fixture_json: Callable[[str], Any], name: str) -> None:
     exp = EXPECTED[name]
-    fill = decode_log(fixture_json(name), {exp["leader"]})
+    fill = decode_log(timed(fixture_json(name)), {exp["leader"]})
     assert fill is not None
     assert fill.leader == exp["leader"]
     assert fill.side is exp["side"]
@@ -110,7 +121,7 @@ def test_real_logs_decode_to_documented_values(fixture_json: Callable[[str], Any
 def test_only_the_indexed_maker_is_attributed(
     fixture_json: Callable[[str], Any], name: str, leaders: set[str], counts: bool
 ) -> None:
-    fill = decode_log(fixture_json(name), leaders)
+    fill = decode_log(timed(fixture_json(name)), leaders)
     if counts:
         assert fill is not None
         assert fill.leader in leaders
@@ -210,7 +221,6 @@ def test_hex_int_rejects(raw: object) -> None:
         pytest.param(V2_LOG, _set("timeStamp", "0x6a000000"), "timestamp", 0x6A000000, id="etherscan-timeStamp"),
         pytest.param(V2_LOG, _set("blockTimestamp", "0x6a000001"), "timestamp", 0x6A000001, id="rpc-blockTimestamp"),
         pytest.param(V1_LOG, _set("timeStamp", "0x6a000002"), "timestamp", 0x6A000002, id="timeStamp-wins-over-rpc"),
-        pytest.param(V1_LOG, _drop("blockTimestamp"), "timestamp", 0, id="no-timestamp-at-all"),
         pytest.param(V1_LOG, _set("removed", False), "block", 81_344_785, id="removed-false-is-kept"),
         pytest.param(
             V1_LOG,
@@ -230,7 +240,7 @@ def test_wire_quirks(
 ) -> None:
     log = fixture_json(name)
     mutate(log)
-    fill = decode_log(log, {V2_MAKER, V1_MAKER})
+    fill = decode_log(timed(log), {V2_MAKER, V1_MAKER})
     assert fill is not None
     assert getattr(fill, field) == expected
 
@@ -245,7 +255,7 @@ def _checksum_everything(log: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", [V2_LOG, V1_LOG])
 def test_checksum_case_addresses_and_topics_still_match(fixture_json: Callable[[str], Any], name: str) -> None:
-    log = fixture_json(name)
+    log = timed(fixture_json(name))
     _checksum_everything(log)
     assert log["address"] != log["address"].lower()  # the mutation really changed the case
     fill = decode_log(log, {EXPECTED[name]["leader"]})
@@ -259,7 +269,7 @@ def test_checksum_case_addresses_and_topics_still_match(fixture_json: Callable[[
 
 
 def _v2_sell_log(fixture_json: Callable[[str], Any], side: int) -> dict[str, Any]:
-    log: dict[str, Any] = fixture_json(V2_LOG)
+    log: dict[str, Any] = timed(fixture_json(V2_LOG))
     body = _word(side) + _word(777) + _word(50_000_000) + _word(30_000_000) + _word(0) + _word(0) + _word(0)
     log["data"] = "0x" + body
     log["topics"][3] = _pad(V1_TAKER)  # a resting maker this time
@@ -311,6 +321,10 @@ def _data(value: str) -> Callable[[dict[str, Any]], None]:
         pytest.param(V1_LOG, _set("blockNumber", "0xnope"), id="non-hex-block"),
         pytest.param(V1_LOG, _drop("blockNumber"), id="missing-block"),
         pytest.param(V1_LOG, _set("logIndex", "twelve"), id="non-hex-log-index"),
+        pytest.param(V1_LOG, _drop("blockTimestamp"), id="no-block-time-at-all"),
+        pytest.param(V2_LOG, lambda log: None, id="v2-as-captured-without-its-block-time"),
+        pytest.param(V1_LOG, _set("blockTimestamp", "0x0"), id="block-time-zero"),
+        pytest.param(V2_LOG, _set("timeStamp", "0x"), id="etherscan-block-time-bare-0x"),
     ],
 )
 def test_malformed_followed_logs_raise(
@@ -331,3 +345,10 @@ def test_malformed_log_of_an_unfollowed_wallet_is_just_ignored(fixture_json: Cal
 def test_topic0_constants_match_the_fixtures(fixture_json: Callable[[str], Any]) -> None:
     assert fixture_json(V2_LOG)["topics"][0] == ORDER_FILLED_V2
     assert fixture_json(V1_LOG)["topics"][0] == ORDER_FILLED_V1
+
+
+def test_a_block_time_in_the_future_is_malformed_never_a_young_fill(fixture_json: Callable[[str], Any]) -> None:
+    log = fixture_json(V1_LOG)  # blockTimestamp 0x695E9F3D
+    assert decode_log(log, {V1_MAKER}, not_after=0x695E9F3D) is not None  # up to the bound: fine
+    with pytest.raises(MalformedLog, match="in the future"):
+        decode_log(log, {V1_MAKER}, not_after=0x695E9F3D - 1)

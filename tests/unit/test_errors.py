@@ -7,6 +7,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -107,9 +108,8 @@ def test_the_rpc_node_maps_statuses_the_same_way(node_answering: list[int], stat
     settings = SourceSettings.model_validate({"kind": "rpc", "rpc": {"url": f"http://127.0.0.1:{port}"}})
 
     async def go() -> BaseException:
-        source = RpcSource(
-            settings, Guard("rpc", clock, attempts=1), CountingCache(4, 60, clock), CountingCache(1, 1, clock)
-        )
+        caches = (CountingCache[Any](4, 60, clock) for _ in range(3))
+        source = RpcSource(settings, Guard("rpc", clock, attempts=1), *caches)
         try:
             await source.latest_block()
         except Exception as exc:
