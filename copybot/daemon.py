@@ -28,6 +28,7 @@ from copybot.models import CopyOutcome, from_units
 from copybot.ops.notify import Notifier, watchdog_period
 from copybot.protocol import CENT
 from copybot.store import CycleStats
+from copybot.store.lock import WatchLock
 from copybot.store.retention import compact
 
 log = logging.getLogger(__name__)
@@ -225,27 +226,28 @@ async def watch(
         stop.set()
         notifier.stopping()
 
-    # installed before the app is built, so an early SIGTERM still ends in a clean stop
-    installed = _install_signal_handlers(request_stop)
-    app: App | None = None
-    try:
-        app = build_app(
-            settings, api_key, clock=clock, transport=transport, on_outcomes=on_outcomes, private_key=private_key
-        )
-        await app.broker.start()  # live: derive the CLOB API credentials from the key
-        if on_ready is not None:
-            on_ready(app)
-        daemon = Daemon(app, on_cycle, notifier=notifier)
-        _check_watchdog(settings.source.poll_interval_s)
-        notifier.ready(f"started: {len(settings.leaders)} leaders, {daemon.summary()}")
-        return await daemon.run(stop=stop, duration=duration, once=once, grace_s=grace_s, hurry=hurry)
-    finally:
-        notifier.stopping()
-        loop = asyncio.get_running_loop()
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        if app is not None:
-            await app.aclose()
+    with WatchLock(settings.storage.path):  # one loop per database: a second watch stops here
+        # installed before the app is built, so an early SIGTERM still ends in a clean stop
+        installed = _install_signal_handlers(request_stop)
+        app: App | None = None
+        try:
+            app = build_app(
+                settings, api_key, clock=clock, transport=transport, on_outcomes=on_outcomes, private_key=private_key
+            )
+            await app.broker.start()  # live: derive the CLOB API credentials from the key
+            if on_ready is not None:
+                on_ready(app)
+            daemon = Daemon(app, on_cycle, notifier=notifier)
+            _check_watchdog(settings.source.poll_interval_s)
+            notifier.ready(f"started: {len(settings.leaders)} leaders, {daemon.summary()}")
+            return await daemon.run(stop=stop, duration=duration, once=once, grace_s=grace_s, hurry=hurry)
+        finally:
+            notifier.stopping()
+            loop = asyncio.get_running_loop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            if app is not None:
+                await app.aclose()
 
 
 def _install_signal_handlers(handler: Callable[[], None]) -> list[signal.Signals]:

@@ -23,6 +23,7 @@
     │   ├── InsufficientFunds       not enough bankroll (or balance / allowance) for the order
     │   └── MalformedLog            a log that claims to be a fill but cannot be decoded: count it
     ├── CheckFailed                 a health check's verdict, shown as ``name: reason``
+    ├── AlreadyRunning              another ``watch`` holds this database: stop, exit 1
     └── StoreError                  the database is unusable: stop
 
 HTTP statuses become errors in one place, :func:`error_for_status`, whatever the transport
@@ -117,6 +118,10 @@ class MalformedLog(SkipError):
 
 class CheckFailed(CopybotError):
     """A health check's verdict: the message is the reason shown after ``name:``."""
+
+
+class AlreadyRunning(CopybotError):
+    """Another ``copybot watch`` holds the database's lock."""
 
 
 class StoreError(CopybotError):

@@ -108,6 +108,7 @@ def watch(
     from copybot.ops.logs import FORMATS, LEVELS, setup_logging
     from copybot.ops.monitor import Monitor
     from copybot.ops.notify import Notifier
+    from copybot.store.lock import WatchLock
 
     if log_level.upper() not in LEVELS:
         raise ConfigError(f"--log-level: {log_level!r} is not one of {', '.join(LEVELS)}")
@@ -118,6 +119,8 @@ def watch(
     wallet_key = _live_key(settings, live_flag)
     live = sys.stdout.isatty() if dashboard is None else dashboard
     setup_logging(log_level, "json" if log_format == "json" else "text")
+    stack = contextlib.ExitStack()
+    stack.enter_context(WatchLock(settings.storage.path))  # before anything is logged or bound
     log = logging.getLogger("copybot.watch")
     log.info(
         "starting mode=%s leaders=%d source=%s poll=%ss db=%s",
@@ -129,7 +132,7 @@ def watch(
     )
     if not settings.leaders:
         log.warning("no leaders configured: nothing will be copied (add some under `leaders:`)")
-    with contextlib.ExitStack() as stack:
+    with stack:
         metrics = None
         if metrics_port is not None:
             from copybot.ops.metrics import Metrics, MetricsServer
