@@ -280,7 +280,7 @@ def status(
     from copybot.store import Store
 
     settings = load_settings(config)
-    store = Store.open(settings.storage.path, create=False)
+    store = Store.open_read_only(settings.storage.path)  # a reader: never writes, works beside watch
     try:
         data = snapshot(store, time.time(), limit)
     finally:

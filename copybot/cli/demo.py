@@ -84,7 +84,7 @@ def run_demo(*, duration: float, seed: int, leaders: int, workdir: Path, live: b
         else:
             setup_logging("INFO")
             asyncio.run(watch(settings, api_key(settings), duration=duration, on_outcomes=log_outcomes))
-    store = Store.open(db, create=False)
+    store = Store.open_read_only(db)
     try:
         status = snapshot(store, time.time(), limit=15)
         for item in renderables(status):

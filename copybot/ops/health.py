@@ -17,14 +17,13 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from copybot.clock import Clock, SystemClock
 from copybot.config.settings import Settings
-from copybot.errors import CheckFailed, CopybotError, MalformedResponse, RateLimited
+from copybot.errors import CheckFailed, CopybotError, MalformedResponse, RateLimited, StoreError
 from copybot.sources.etherscan import check_block_number
 from copybot.store import SCHEMA_VERSION, Store
 from copybot.upstream.http import Upstream
@@ -131,41 +130,32 @@ async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout_s: floa
 
 # ---- database (read-only, in a worker thread) -------------------------------------------------
 async def _with_store(path: str, read: Callable[[Store], T]) -> T:
-    opened: list[sqlite3.Connection] = []
+    opened: list[Store] = []
     cancelled = False
 
     def run() -> T:
-        conn = _open_read_only(Path(path))
-        opened.append(conn)
+        try:
+            store = Store.open_read_only(path, check_schema=False, threads=True)
+        except StoreError as exc:
+            raise CheckFailed(str(exc).removeprefix("storage.path: ")) from None
+        opened.append(store)
         try:
             if cancelled:
                 raise CheckFailed("cancelled")
-            return read(Store(conn, path))
+            return read(store)
         except sqlite3.Error as exc:
             raise CheckFailed(f"cannot read {path}: {exc}") from None
         finally:
-            conn.close()
+            store.close()
 
     try:
         return await asyncio.to_thread(run)
     except asyncio.CancelledError:
         cancelled = True
-        for conn in opened:
+        for store in opened:
             with contextlib.suppress(sqlite3.Error):
-                conn.interrupt()  # a timed-out integrity_check stops now instead of holding up the exit
+                store.interrupt()  # a timed-out integrity_check stops now instead of holding up the exit
         raise
-
-
-def _open_read_only(p: Path) -> sqlite3.Connection:
-    if not p.is_file():
-        raise CheckFailed(f"no database at {p} (has `copybot watch` run with these settings?)")
-    try:
-        # mode=ro: a health check must never create, migrate or write the daemon's database
-        conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise CheckFailed(f"cannot open {p}: {exc}") from None
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def _database(store: Store) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,20 @@ from pathlib import Path
 
 from copybot.errors import StoreError
 from copybot.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, saying where and why, unless this user can write ``path`` and the files SQLite keeps
+    beside it (a database in WAL mode needs its directory for the -wal and -shm files)."""
+    folder = path.parent.resolve()
+    why = ""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        what = "create the database" if not path.exists() else "keep its -wal and -shm files"
+        why = f"directory {folder} is not writable by this user (SQLite needs it to {what})"
+    elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        why = f"database {path} is not writable by this user"
+    if why:
+        raise StoreError(f"storage.path: cannot {'use' if path.exists() else 'create'} database {path}: {why}")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -24,6 +39,35 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MiB at most
     conn.execute("PRAGMA cache_size=-8192")
     conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def connect_read_only(path: Path, *, threads: bool = False) -> sqlite3.Connection:
+    """A connection that can never write (``status``, ``health``): it works beside a running
+    ``watch``, on a database this user may only read, in a directory it may not write."""
+    if not path.is_file():
+        raise StoreError(f"storage.path: no database at {path} yet (has `copybot watch` run with these settings?)")
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=not threads)
+        conn.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
+    except sqlite3.OperationalError as exc:
+        # A WAL database needs its -shm file; in a directory we may not write, SQLite cannot create
+        # one. With no -wal beside it nothing is unflushed, and the file can be read as it stands.
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreError(
+                f"storage.path: cannot read {path}: {exc}; its directory is not writable by this user and "
+                f"{wal.name} holds recent writes (run this as the user that runs `copybot watch`)"
+            ) from None
+        try:
+            conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, check_same_thread=not threads)
+            conn.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
+        except sqlite3.Error as again:
+            raise StoreError(f"storage.path: cannot read {path}: {again}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"storage.path: cannot read {path}: {exc}") from None
+    conn.row_factory = sqlite3.Row
     return conn
 
 
@@ -76,6 +120,10 @@ class Connection:
     def set_meta(self, key: str, value: str) -> None:
         with self.tx() as c:
             c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def interrupt(self) -> None:
+        """Stop the statement running now (from another thread): a timed-out check ends at once."""
+        self._conn.interrupt()
 
     def integrity_ok(self) -> bool:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0]) == "ok"

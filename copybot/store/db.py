@@ -21,9 +21,10 @@ from copybot.errors import StoreError
 from copybot.models import CopyOutcome, Fill, OrderRecord, Position, RiskState
 from copybot.sources.base import PollResult
 from copybot.store import ledger, records
-from copybot.store.connection import connect
+from copybot.store.connection import check_writable, connect, connect_read_only
 from copybot.store.fills import drop_vanished, insert_fill
 from copybot.store.reports import Reports
+from copybot.store.schema import SCHEMA_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class Store(Reports):
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True, recent_keys: int = 50_000) -> Store:
+        """The database to read and write (created and migrated when needed)."""
         p = Path(path)
         if not create and not p.exists():
             raise StoreError(f"storage.path: no database at {p} yet (run `copybot watch` first)")
@@ -59,6 +61,7 @@ class Store(Reports):
         try:
             if create and p.parent != Path("."):
                 p.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(p)
             conn = connect(p)
             store = cls(conn, str(p), recent_keys)
             store._migrate()
@@ -70,6 +73,25 @@ class Store(Reports):
             if isinstance(exc, OSError):
                 raise StoreError(f"storage.path: cannot create database {p}: {exc.strerror}") from None
             raise StoreError(f"storage.path: cannot use database {p}: {exc}") from None
+        return store
+
+    @classmethod
+    def open_read_only(cls, path: str | Path, *, check_schema: bool = True, threads: bool = False) -> Store:
+        """The database to look at (``status``): never created, migrated or written. ``check_schema``:
+        refuse a database of another schema version, with what to do about it."""
+        p = Path(path)
+        store = cls(connect_read_only(p, threads=threads), str(p), recent_keys=1)
+        if check_schema and store.schema_version != SCHEMA_VERSION:
+            version = store.schema_version
+            store.close()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"storage.path: {p} has schema v{version}, newer than this copybot (v{SCHEMA_VERSION})"
+                )
+            raise StoreError(
+                f"storage.path: {p} has schema v{version}, older than this copybot (v{SCHEMA_VERSION}): "
+                "run `copybot watch` once to migrate it"
+            )
         return store
 
     # ---- bankroll -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from copybot.errors import AlreadyRunning, StoreError
+from copybot.store.connection import check_writable
 
 _HELD: dict[Path, tuple[int, int]] = {}  # lock file -> (descriptor, holders in this process)
 
@@ -32,6 +33,7 @@ class WatchLock:
             return self
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(Path(str(self.path).removesuffix(".lock")))  # say so about the database itself
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StoreError(f"storage.path: cannot create the lock file {self.path}: {exc.strerror}") from None

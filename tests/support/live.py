@@ -128,7 +128,7 @@ class Live:
         )
 
     def status(self) -> dict[str, Any]:
-        store = Store.open(self.db, create=False)
+        store = Store.open_read_only(self.db)
         try:
             return snapshot(store, 0.0, limit=0)
         finally:

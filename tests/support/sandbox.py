@@ -128,7 +128,7 @@ URLS = {
 
 def status_json(db: Path, now: float) -> dict[str, Any]:
     """``copybot status --json`` of the database at ``db``, as of ``now``, every copy included."""
-    store = Store.open(db, create=False)
+    store = Store.open_read_only(db)
     try:
         return snapshot(store, now, limit=0)
     finally:

@@ -541,3 +541,22 @@ def test_a_decision_is_stored_with_its_code(tmp_path: Path) -> None:
         ]
     finally:
         store.close()
+
+
+def test_a_reader_never_migrates_and_says_what_to_do_with_an_older_schema(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    _v4_database(path, [("filled", "copied")], "")
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as refused:
+        Store.open_read_only(path)
+    assert str(refused.value) == (
+        f"storage.path: {path} has schema v4, older than this copybot (v{len(MIGRATIONS)}): "
+        "run `copybot watch` once to migrate it"
+    )
+    assert path.read_bytes() == before
+    reader = Store.open_read_only(path, check_schema=False)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.set_meta("x", "y")
+    finally:
+        reader.close()
