@@ -256,7 +256,11 @@ def init(
     if path.exists() and not force:  # before asking anything
         raise ConfigError(f"{path}: already exists; not overwriting it (use --force to replace it)")
     addresses = [check_address(a) for a in leader or []]
-    if not addresses and sys.stdin.isatty():
+    if not addresses and not sys.stdin.isatty():
+        raise ConfigError(
+            "--leader: no leader given, and no terminal to ask for one (pass --leader 0x... once per leader)"
+        )
+    if not addresses:
         addresses = ask_leaders(lambda q: str(typer.prompt(q, default="", show_default=False)), typer.echo)
     settings = write_settings_file(path, addresses, force=force)
     typer.echo(

@@ -32,7 +32,9 @@ def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str] | None 
     return DEFAULT_PATH
 
 
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str], where: str) -> None:
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Lay ``COPYBOT__SECTION__KEY`` variables over ``data``; which key each variable set."""
+    origins: dict[tuple[str, ...], str] = {}
     for name, raw in environ.items():
         if not name.upper().startswith(ENV_PREFIX):
             continue
@@ -43,9 +45,9 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str], where: str) -> 
             value = strict_yaml.load(raw) if raw.strip() else ""
         except strict_yaml.DuplicateKey as exc:
             key = _loc((*keys, *exc.path))
-            raise ConfigError(f"{where}: {key}: environment variable {name} has a duplicate key") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: {'.'.join(keys)}: environment variable {name} is not valid YAML") from exc
+            raise ConfigError(f"environment variable {name}: {key}: duplicate key") from None
+        except yaml.YAMLError:
+            raise ConfigError(f"environment variable {name}: {'.'.join(keys)}: not valid YAML") from None
         node = data
         for key in keys[:-1]:
             child = node.get(key)
@@ -54,6 +56,8 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str], where: str) -> 
                 node[key] = child
             node = child
         node[keys[-1]] = value
+        origins[tuple(keys)] = name
+    return origins
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -64,12 +68,14 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_settings(data: object, where: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate ``data`` (read from ``where``) with the environment's overrides laid over it. An
+    error names the file and key, or the environment variable when that is where the value came from."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: (top level): must be a mapping of keys to values")
     data = dict(data)
-    _apply_env(data, os.environ if environ is None else environ, where)
+    origins = _apply_env(data, os.environ if environ is None else environ)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -77,7 +83,25 @@ def parse_settings(data: object, where: str, environ: Mapping[str, str] | None =
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        raise ConfigError(f"{where}: {_loc(tuple(err['loc']))}: {msg}") from None
+        loc = tuple(str(part) for part in err["loc"])
+        blamed = next((name for keys, name in origins.items() if loc[: len(keys)] == keys), None)
+        source = f"environment variable {blamed}" if blamed else where
+        raise ConfigError(f"{source}: {_loc(tuple(err['loc']))}: {msg}") from None
+    return settings
+
+
+def relative_to(settings: Settings, folder: Path) -> Settings:
+    """``settings`` with its relative file paths (the database, the key file) taken from ``folder``,
+    where the settings file is: systemd and cron run copybot from somewhere else."""
+    storage = Path(settings.storage.path)
+    if not storage.is_absolute():
+        settings = settings.model_copy(
+            update={"storage": settings.storage.model_copy(update={"path": str(folder / storage)})}
+        )
+    key_file = settings.live.private_key_file
+    if key_file and not Path(key_file).is_absolute():
+        live = settings.live.model_copy(update={"private_key_file": str(folder / key_file)})
+        settings = settings.model_copy(update={"live": live})
     return settings
 
 
@@ -100,7 +124,7 @@ def load_settings(cli_path: str | Path | None = None, environ: Mapping[str, str]
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: (yaml): not valid YAML{where}") from None
-    return parse_settings(data, str(path), environ)
+    return relative_to(parse_settings(data, str(path), environ), path.resolve().parent)
 
 
 def api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> str:

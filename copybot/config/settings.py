@@ -24,6 +24,7 @@ from pydantic import (
 
 from copybot.protocol import CHAIN_ID
 
+DAY = 86_400  # seconds: durations are bounded, so an `inf` or a typo of 1e12 is refused, not run
 NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 
@@ -66,24 +67,24 @@ class EtherscanSettings(_Section):
     url: HttpUrl = "https://api.etherscan.io/v2/api"
     chain_id: int = Field(CHAIN_ID, gt=0)
     api_key_env: str = "ETHERSCAN_API_KEY"
-    calls_per_second: float = Field(3.0, gt=0, le=100)
-    daily_budget: int = Field(100_000, ge=1)
+    calls_per_second: float = Field(3.0, gt=0, le=100, allow_inf_nan=False)
+    daily_budget: int = Field(100_000, ge=1, le=100_000_000)
     page_size: int = Field(1000, ge=1, le=1000)
-    cache_size: int = Field(4096, ge=0)
-    cache_ttl_s: float = Field(3600.0, gt=0)
-    timeout_s: float = Field(10.0, gt=0)
+    cache_size: int = Field(4096, ge=0, le=1_000_000)
+    cache_ttl_s: float = Field(3600.0, gt=0, le=30 * DAY, allow_inf_nan=False)
+    timeout_s: float = Field(10.0, ge=0.1, le=300, allow_inf_nan=False)
 
 
 class RpcSettings(_Section):
     url: HttpUrl = "https://polygon-rpc.com"
     max_block_range: int = Field(1000, ge=1, le=1_000_000)
-    timeout_s: float = Field(10.0, gt=0)
-    calls_per_second: float = Field(10.0, gt=0, le=1000)
+    timeout_s: float = Field(10.0, ge=0.1, le=300, allow_inf_nan=False)
+    calls_per_second: float = Field(10.0, gt=0, le=1000, allow_inf_nan=False)
 
 
 class SourceSettings(_Section):
     kind: Literal["etherscan", "rpc"] = "etherscan"
-    poll_interval_s: float = Field(2.0, gt=0)
+    poll_interval_s: float = Field(2.0, ge=0.1, le=3600, allow_inf_nan=False)
     start_block: int | Literal["latest"] = "latest"
     confirmations_window: int = Field(12, ge=0, le=1000)
     recent_keys: int = Field(50_000, ge=100, le=10_000_000)
@@ -93,14 +94,14 @@ class SourceSettings(_Section):
     @field_validator("start_block")
     @classmethod
     def _check_start(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 0:
-            raise ValueError("must be 'latest' or a block number >= 0")
+        if isinstance(value, int) and not 0 <= value <= 10**10:
+            raise ValueError("must be 'latest' or a block number from 0 to 10,000,000,000")
         return value
 
 
 class HttpService(_Section):
     url: BaseUrl
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, ge=0.1, le=300, allow_inf_nan=False)
     max_concurrency: int = Field(8, ge=1, le=64)
 
 
@@ -132,19 +133,19 @@ class RiskSettings(_Section):
     max_position_usdc: NonNegDecimal = Decimal(0)
     max_market_usdc: NonNegDecimal = Decimal(0)
     max_exposure_usdc: NonNegDecimal = Decimal(0)
-    max_open_positions: int = Field(0, ge=0)
+    max_open_positions: int = Field(0, ge=0, le=1_000_000)
     allowed_markets: tuple[str, ...] = ()
     blocked_markets: tuple[str, ...] = ()
     min_leader_usdc: NonNegDecimal = Decimal(0)
     # execution guards
     max_slippage: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal("0.02")
     round_up_to_minimum: bool = False
-    max_trade_age_s: float = Field(300.0, gt=0)
-    price_staleness_s: float = Field(30.0, gt=0)
-    min_hold_s: float = Field(0.0, ge=0)
+    max_trade_age_s: float = Field(300.0, gt=0, le=30 * DAY, allow_inf_nan=False)
+    price_staleness_s: float = Field(30.0, gt=0, le=DAY, allow_inf_nan=False)
+    min_hold_s: float = Field(0.0, ge=0, le=365 * DAY, allow_inf_nan=False)
     # kill switches: pause new BUYs (exits still run)
     daily_loss_limit_usdc: NonNegDecimal = Decimal(0)
-    max_consecutive_failures: int = Field(0, ge=0)
+    max_consecutive_failures: int = Field(0, ge=0, le=1_000_000)
 
     # RiskOverrides holds a partial set of keys: min <= max is checked once merged over `risk`
     _check_order_range: ClassVar[bool] = True
@@ -215,7 +216,7 @@ class ExitSettings(_Section):
     take_profit: NonNegDecimal = Decimal(0)
     stop_loss: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal(0)
     trailing_stop: Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)] = Decimal(0)
-    max_hold_s: float = Field(0.0, ge=0)
+    max_hold_s: float = Field(0.0, ge=0, le=365 * DAY, allow_inf_nan=False)
     mirror_leader_sells: bool = True  # false: leader SELLs are recorded but not copied
 
 
@@ -225,7 +226,9 @@ class PaperSettings(_Section):
 
 class StorageSettings(_Section):
     path: str = "copybot-paper.db"
-    retention_days: float = Field(90.0, ge=0)  # decided fills older than this are compacted (0 = keep all)
+    retention_days: float = Field(
+        90.0, ge=0, le=36_500, allow_inf_nan=False
+    )  # older decided fills compacted; 0 = all kept
 
 
 class ExecutorSettings(_Section):

@@ -36,9 +36,9 @@ def test_init_writes_a_file_that_loads_and_refuses_to_overwrite(tmp_path: Path) 
     )
     assert path.read_text(encoding="utf-8") == text
 
-    forced = run_cli("init", "--path", str(path), "--force")
+    forced = run_cli("init", "--path", str(path), "--force", "--leader", LEADER_B)
     assert forced.returncode == 0, forced.stderr
-    assert load_settings(path, environ={}).leaders == ()
+    assert [leader.address for leader in load_settings(path, environ={}).leaders] == [LEADER_B.lower()]
 
 
 def test_init_rejects_a_bad_address_without_writing(tmp_path: Path) -> None:
@@ -80,3 +80,13 @@ def test_without_the_example_plain_defaults_still_load() -> None:
     assert [leader.address for leader in settings.leaders] == [LEADER_A]
     assert settings.model_dump(exclude={"leaders"}) == Settings().model_dump(exclude={"leaders"})
     assert init.validate(init.from_example(EXAMPLE.read_text(encoding="utf-8"), []) or "", "t").leaders == ()
+
+
+def test_without_a_terminal_or_a_leader_nothing_is_written(tmp_path: Path) -> None:
+    target = tmp_path / "settings.yaml"
+    result = run_cli("init", "--path", str(target))  # stdin is not a terminal here
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "copybot: error: --leader: no leader given, and no terminal to ask for one (pass --leader 0x... once per leader)"
+    )
+    assert not target.exists()

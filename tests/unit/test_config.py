@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from copybot.config.loading import DEFAULT_PATH, api_key, load_settings, resolve_path
+from copybot.config.loading import DEFAULT_PATH, api_key, load_settings, relative_to, resolve_path
 from copybot.config.settings import RiskSettings, Settings
 from copybot.errors import ConfigError
 
@@ -191,7 +191,7 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
         "fixed_usdc": Decimal(5),
         "max_position_usdc": Decimal(40),
     }
-    assert s.storage.path == "data/copybot.db"
+    assert s.storage.path == str(tmp_path.resolve() / "data/copybot.db")  # beside the settings file
     assert s.executor.batch_size == 20
     assert s.storage.retention_days == 30
     lv = s.live
@@ -204,7 +204,28 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
-    assert load_settings(write(tmp_path, ""), environ={}) == Settings()
+    loaded = load_settings(write(tmp_path, ""), environ={})
+    assert loaded == relative_to(Settings(), tmp_path.resolve())
+    assert loaded.storage.path == str(tmp_path.resolve() / "copybot-paper.db")
+
+
+def test_relative_paths_are_taken_from_the_settings_files_folder_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    run.mkdir()
+    elsewhere.mkdir()
+    (run / "settings.yaml").write_text(
+        "storage:\n  path: data/bot.db\nlive:\n  private_key_file: secrets/key\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(elsewhere)  # as systemd or cron would: started from another directory
+    s = load_settings("../run/settings.yaml", environ={})
+    assert s.storage.path == str(run.resolve() / "data/bot.db")
+    assert s.live.private_key_file == str(run.resolve() / "secrets/key")
+    env = load_settings("../run/settings.yaml", environ={"COPYBOT__STORAGE__PATH": "other.db"})
+    assert env.storage.path == str(run.resolve() / "other.db")  # an override from the environment too
+    absolute = load_settings("../run/settings.yaml", environ={"COPYBOT__STORAGE__PATH": str(tmp_path / "a.db")})
+    assert absolute.storage.path == str(tmp_path / "a.db")
 
 
 @pytest.mark.parametrize(
@@ -301,7 +322,9 @@ def test_bad_env_overrides(tmp_path: Path, environ: dict[str, str], fragments: l
     with pytest.raises(ConfigError) as info:
         load_settings(path, environ=environ)
     message = str(info.value)
-    assert str(path) in message
+    [variable] = environ
+    assert message.startswith(f"environment variable {variable}: "), message  # the variable, not the file
+    assert str(path) not in message
     for fragment in fragments:
         assert fragment in message
     assert "\n" not in message
@@ -488,3 +511,34 @@ def test_api_key_read_from_the_named_variable(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, "source:\n  etherscan:\n    api_key_env: MY_KEY\n"), environ={})
     assert api_key(settings, {"MY_KEY": " s3cret \n", "ETHERSCAN_API_KEY": "wrong"}) == "s3cret"
     assert "s3cret" not in str(settings.redacted())
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("source:\n  poll_interval_s: .inf\n", "source.poll_interval_s"),
+        ("source:\n  poll_interval_s: 1e12\n", "source.poll_interval_s"),
+        ("source:\n  poll_interval_s: .nan\n", "source.poll_interval_s"),
+        ("source:\n  poll_interval_s: 0.01\n", "source.poll_interval_s"),
+        ("source:\n  etherscan:\n    timeout_s: .inf\n", "source.etherscan.timeout_s"),
+        ("source:\n  etherscan:\n    daily_budget: 1000000000000\n", "source.etherscan.daily_budget"),
+        ("source:\n  start_block: 100000000000000\n", "source.start_block"),
+        ("risk:\n  max_trade_age_s: .inf\n", "risk.max_trade_age_s"),
+        ("risk:\n  max_open_positions: 1000000000000\n", "risk.max_open_positions"),
+        ("exits:\n  max_hold_s: 1e12\n", "exits.max_hold_s"),
+        ("storage:\n  retention_days: .inf\n", "storage.retention_days"),
+        ("clob:\n  timeout_s: 0\n", "clob.timeout_s"),
+    ],
+)
+def test_durations_and_counts_have_a_sane_range(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(write(tmp_path, text), environ={})
+    assert f": {key}: " in str(refused.value), str(refused.value)
+
+
+def test_an_infinite_interval_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(write(tmp_path, ""), environ={"COPYBOT__SOURCE__POLL_INTERVAL_S": "inf"})
+    assert str(refused.value).startswith(
+        "environment variable COPYBOT__SOURCE__POLL_INTERVAL_S: source.poll_interval_s: "
+    )
