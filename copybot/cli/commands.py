@@ -208,37 +208,45 @@ def health(
     timeout: Annotated[float, typer.Option(help="Seconds each check may take.", min=0.1)] = 3.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stdout: the exit code says it.")] = False,
 ) -> None:
-    """Check settings, database, heartbeat and upstreams, all at once. Exit 0 healthy, 1 not, 2 bad settings.
+    """Check settings, database, heartbeat and upstreams, all at once, for cron and monitors.
 
-    Each failing check is one line on stderr: `name: reason`. Meant for cron and monitors.
+    Exit 0 healthy; 1 copybot is not working and a restart may help (not running, heartbeat stale,
+    database unusable); 3 degraded, a restart would not help (an upstream failing, the kill switch on,
+    the day's Etherscan budget spent); 2 bad settings. Each failing check is one line on stderr:
+    `name: reason`. `--json` prints one object in every case, bad settings included.
     """
     import time
 
     from copybot.config.loading import api_key, load_settings, resolve_path
-    from copybot.ops.health import Check, HealthReport, default_max_age, run_checks
+    from copybot.ops.health import Check, HealthReport, default_max_age, run_checks, settings_failure
 
     t0 = time.perf_counter()
-    settings = load_settings(config)
-    key = api_key(settings)
+    try:
+        settings = load_settings(config)
+        key = api_key(settings)
+        wallet_key = None
+        if settings.mode == "live":
+            from copybot.config.secrets import private_key
+
+            wallet_key = private_key(settings)
+    except ConfigError as exc:
+        if as_json and not quiet:
+            typer.echo(json.dumps(settings_failure(str(exc)), indent=2))
+        raise
     loaded = Check("settings", True, str(resolve_path(config)), (time.perf_counter() - t0) * 1000)
     limit = default_max_age(settings) if max_age is None else max_age
-    wallet_key = None
-    if settings.mode == "live":
-        from copybot.config.secrets import private_key
-
-        wallet_key = private_key(settings)
     checks = asyncio.run(run_checks(settings, key, max_age_s=limit, timeout_s=timeout, private_key=wallet_key)).checks
     report = HealthReport((loaded, *checks))
     if as_json and not quiet:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     elif not quiet:
         for c in report.checks:
-            typer.echo(f"{'ok' if c.ok else 'FAIL':<5} {c.name:<10} {c.duration_ms:>7.1f} ms  {c.detail}")
-        typer.echo("healthy" if report.healthy else "unhealthy")
+            typer.echo(f"{'ok' if c.ok else 'FAIL':<5} {c.name:<11} {c.duration_ms:>7.1f} ms  {c.detail}")
+        typer.echo({"healthy": "healthy", "restart": "unhealthy", "degraded": "degraded"}[report.status])
     for line in report.failures():
         typer.echo(line, err=True)
-    if not report.healthy:
-        raise typer.Exit(1)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
 @app.command()

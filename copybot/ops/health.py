@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -33,12 +34,23 @@ ATTEMPTS, MAX_WAIT_S = 3, 0.5  # retries of a transient upstream error, within t
 T = TypeVar("T")
 
 
+# What a failing check means to whoever acts on it (cron): restarting copybot may fix the first kind
+# (the loop is not running or cannot use its database); it cannot fix the second (an upstream is
+# down, the kill switch paused BUYs, the day's budget is spent), which the running loop rides out.
+RESTART_HELPS = frozenset({"settings", "database", "heartbeat"})
+EXIT_HEALTHY, EXIT_RESTART, EXIT_SETTINGS, EXIT_DEGRADED = 0, 1, 2, 3
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
     ok: bool
     detail: str
     duration_ms: float
+
+    @property
+    def restart_helps(self) -> bool:
+        return self.name in RESTART_HELPS
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail, "duration_ms": round(self.duration_ms, 1)}
@@ -52,11 +64,31 @@ class HealthReport:
     def healthy(self) -> bool:
         return all(c.ok for c in self.checks)
 
+    @property
+    def status(self) -> str:
+        """healthy; restart (the loop is down or cannot work: a restart may help); degraded (the loop
+        runs, something outside it fails or a kill switch holds: a restart changes nothing)."""
+        failing = [c for c in self.checks if not c.ok]
+        if not failing:
+            return "healthy"
+        return "restart" if any(c.restart_helps for c in failing) else "degraded"
+
+    @property
+    def exit_code(self) -> int:
+        return {"healthy": EXIT_HEALTHY, "restart": EXIT_RESTART, "degraded": EXIT_DEGRADED}[self.status]
+
     def failures(self) -> list[str]:
         return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "checks": [c.as_dict() for c in self.checks]}
+        checks = [c.as_dict() for c in self.checks]
+        return {"healthy": self.healthy, "status": self.status, "exit_code": self.exit_code, "checks": checks}
+
+
+def settings_failure(message: str) -> dict[str, Any]:
+    """``health --json`` when the settings themselves are wrong (exit 2): JSON all the same."""
+    check = Check("settings", False, message, 0.0).as_dict()
+    return {"healthy": False, "status": "bad settings", "exit_code": EXIT_SETTINGS, "checks": [check]}
 
 
 def default_max_age(settings: Settings) -> float:
@@ -84,6 +116,8 @@ async def run_checks(
         ("heartbeat", lambda: _with_store(db, lambda store: _heartbeat(store, max_age_s, now()))),
         ("kill_switch", lambda: _with_store(db, _kill_switch)),
     ]
+    if settings.source.kind == "etherscan":
+        probes.append(("budget", lambda: _with_store(db, _budget)))
     if private_key:
         probes.append(("wallet", lambda: _wallet(settings, private_key)))
     # one TLS context for all clients: building one (loading the CA bundle) costs ~20 ms each
@@ -185,6 +219,18 @@ async def _wallet(settings: Settings, private_key: str) -> str:
     broker = build_broker(settings, private_key)
     await broker.start()
     return await broker.check_wallet()
+
+
+def _budget(store: Store) -> str:
+    """The Etherscan calls the running loop made today, against its daily budget (its last cycle's count)."""
+    row = store.heartbeat()
+    source = json.loads(row["source_health"] or "{}").get("source") or {}
+    used, budget = source.get("calls_today"), source.get("daily_budget")
+    if not isinstance(used, int) or not isinstance(budget, int):
+        return "no cycle has reported its calls yet"
+    if used >= budget:
+        raise CheckFailed(f"daily Etherscan budget used up ({used} of {budget} calls); polling resumes at 00:00 UTC")
+    return f"{used} of {budget} calls today"
 
 
 def _heartbeat(store: Store, max_age_s: float, now: float) -> str:

@@ -87,6 +87,7 @@ def test_without_a_terminal_or_a_leader_nothing_is_written(tmp_path: Path) -> No
     result = run_cli("init", "--path", str(target))  # stdin is not a terminal here
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "copybot: error: --leader: no leader given, and no terminal to ask for one (pass --leader 0x... once per leader)"
+        "copybot: error: --leader: no leader given, and no terminal to ask for one "
+        "(pass --leader 0x... once per leader)"
     )
     assert not target.exists()

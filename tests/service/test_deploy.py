@@ -56,7 +56,7 @@ def test_systemd_analyze_verify_passes(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
 
 
-def test_cron_line_runs_health_and_restarts_on_failure() -> None:
+def cron_command() -> str:
     lines = [
         line
         for line in (DEPLOY / "copybot.cron").read_text(encoding="utf-8").splitlines()
@@ -65,8 +65,50 @@ def test_cron_line_runs_health_and_restarts_on_failure() -> None:
     assert len(lines) == 1
     fields = lines[0].split(None, 6)
     assert fields[:5] == ["*/5", "*", "*", "*", "*"] and fields[5] == "root"
-    command = fields[6]
+    return fields[6]
+
+
+def test_cron_line_is_well_formed_and_runs_health() -> None:
+    command = cron_command()
     assert "%" not in command, "cron turns % into newlines"
     assert "copybot health --quiet --config /etc/copybot/settings.yaml" in command
-    assert "|| {" in command and "logger -t copybot-health" in command and "systemctl restart copybot" in command
     subprocess.run(["sh", "-n", "-c", command], check=True, timeout=10)
+
+
+STUB = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$CALLS"
+if [ "$(basename "$0")" = runuser ]; then echo "heartbeat: last cycle 400s ago"; exit "$HEALTH_RC"; fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("rc", "restarted", "logged"),
+    [
+        (0, False, ""),
+        (1, True, "not working, restarting copybot: heartbeat: last cycle 400s ago;"),
+        (3, False, "degraded, a restart would not help: heartbeat: last cycle 400s ago;"),
+        (2, False, "health exited 2: heartbeat: last cycle 400s ago;"),
+    ],
+)
+def test_cron_restarts_only_when_a_restart_may_help(tmp_path: Path, rc: int, restarted: bool, logged: str) -> None:
+    """The line run for real, with systemctl, runuser and logger replaced by stubs that record their calls."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name in ("systemctl", "runuser", "logger"):
+        (stubs / name).write_text(STUB, encoding="utf-8")
+        (stubs / name).chmod(0o755)
+    (tmp_path / "copybot.env").write_text("ETHERSCAN_API_KEY=k\n", encoding="utf-8")
+    command = (
+        cron_command()
+        .replace("/var/lib/copybot", str(tmp_path))
+        .replace("/etc/copybot/copybot.env", str(tmp_path / "copybot.env"))
+    )
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "CALLS": str(calls), "HEALTH_RC": str(rc)}
+    subprocess.run(["sh", "-c", command], env=env, check=True, timeout=30)
+    made = calls.read_text(encoding="utf-8").splitlines()
+    assert made[0] == "systemctl is-enabled --quiet copybot"
+    assert made[1].startswith("runuser -u copybot -- /opt/copybot/.venv/bin/copybot health --quiet")
+    assert ("systemctl restart copybot" in made) is restarted
+    assert [c for c in made if c.startswith("logger")] == ([f"logger -t copybot-health {logged}"] if logged else [])

@@ -16,6 +16,7 @@ from copybot.config.loading import parse_settings
 from copybot.config.settings import Settings
 from copybot.ops.health import Check, HealthReport, run_checks
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
+from copybot.store import CycleStats, Store
 from tests.support.cli import run_cli
 from tests.support.sandbox import KEY_ENV, sandbox_settings, settings_dict
 
@@ -38,7 +39,8 @@ def test_healthy_after_a_watch_run(served: tuple[RunningSandbox, Path]) -> None:
     data = json.loads(result.stdout)
     assert data["healthy"] is True
     names = [c["name"] for c in data["checks"]]
-    assert names == ["settings", "database", "heartbeat", "kill_switch", "etherscan", "clob", "gamma"]
+    assert names == ["settings", "database", "heartbeat", "kill_switch", "budget", "etherscan", "clob", "gamma"]
+    assert (data["status"], data["exit_code"]) == ("healthy", 0)
     for c in data["checks"]:
         assert set(c) == {"name", "ok", "detail", "duration_ms"} and c["ok"], c
     assert result.stderr == ""
@@ -47,7 +49,7 @@ def test_healthy_after_a_watch_run(served: tuple[RunningSandbox, Path]) -> None:
 def test_old_heartbeat_is_unhealthy_with_one_line(served: tuple[RunningSandbox, Path]) -> None:
     server, cfg = served
     result = run_cli("health", "--config", str(cfg), "--max-age", "0.001", env={KEY_ENV: server.sandbox.api_key})
-    assert result.returncode == 1
+    assert result.returncode == 1, "the loop is not cycling: a restart may help"
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("heartbeat: last cycle "), result.stderr
     assert "FAIL  heartbeat" in result.stdout and "unhealthy" in result.stdout
@@ -58,7 +60,7 @@ def test_invalid_key_is_named_and_never_printed(served: tuple[RunningSandbox, Pa
     secret = "wrong-key-0123456789abcdef"
     for extra in ([], ["--json"], ["--quiet"]):
         result = run_cli("health", "--config", str(cfg), *extra, env={KEY_ENV: secret})
-        assert result.returncode == 1
+        assert result.returncode == 3, "an upstream refusing the key: restarting copybot changes nothing"
         assert "etherscan: Invalid API Key" in result.stderr.splitlines()
         assert secret not in result.stdout + result.stderr
     assert result.stdout == ""  # --quiet
@@ -71,6 +73,12 @@ def test_broken_settings_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("copybot: error: ") and "risk.max_slippage" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+    as_json = run_cli("health", "--config", str(cfg), "--json", env={KEY_ENV: "k"})
+    assert as_json.returncode == 2
+    data = json.loads(as_json.stdout)  # JSON in every case, for the monitor that parses it
+    assert (data["healthy"], data["status"], data["exit_code"]) == (False, "bad settings", 2)
+    [check] = data["checks"]
+    assert check["name"] == "settings" and not check["ok"] and "risk.max_slippage" in check["detail"]
 
 
 # ---- in process: each check on its own ---------------------------------------------------------
@@ -168,7 +176,8 @@ def test_a_kill_switch_pause_is_unhealthy_until_resumed(served: tuple[RunningSan
         conn.execute("UPDATE risk_state SET paused_reason = 'daily loss 51 reached daily_loss_limit_usdc 50'")
     env = {KEY_ENV: server.sandbox.api_key}
     result = run_cli("health", "--config", str(cfg), env=env)
-    assert result.returncode == 1
+    assert result.returncode == 3, "paused until midnight or `copybot resume`: a restart would change nothing"
+    assert result.stdout.strip().endswith("degraded")
     assert result.stderr.strip().splitlines() == [
         "kill_switch: new BUYs paused: daily loss 51 reached daily_loss_limit_usdc 50 (`copybot resume` lifts it)"
     ]
@@ -207,3 +216,38 @@ def test_live_wallet_balance_and_allowance(tmp_path: Path) -> None:
         broke = wallet(empty.key.hex())
     assert ok.ok and ok.detail == "balance 50.00 pUSD, allowances set"
     assert not broke.ok and "no pUSD" in broke.detail
+
+
+@pytest.mark.parametrize(
+    ("failing", "status", "code"),
+    [
+        ((), "healthy", 0),
+        (("gamma",), "degraded", 3),
+        (("kill_switch", "budget", "etherscan"), "degraded", 3),
+        (("heartbeat",), "restart", 1),
+        (("database", "clob"), "restart", 1),
+        (("gamma", "heartbeat"), "restart", 1),
+    ],
+)
+def test_what_a_failure_means_to_cron(failing: tuple[str, ...], status: str, code: int) -> None:
+    names = ("settings", "database", "heartbeat", "kill_switch", "budget", "etherscan", "clob", "gamma")
+    report = HealthReport(tuple(Check(n, n not in failing, "x", 1.0) for n in names))
+    assert (report.status, report.exit_code) == (status, code)
+    assert report.as_dict()["status"] == status and report.as_dict()["exit_code"] == code
+
+
+def test_a_spent_etherscan_budget_is_degraded(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    store = Store.open(db)
+    try:
+        source = {"kind": "etherscan", "calls_today": 100_000, "daily_budget": 100_000}
+        store.record_cycle(CycleStats(1.0, 5.0, 0, 0, 1, 0, 0, {"source": source}))
+    finally:
+        store.close()
+    ok = httpx.MockTransport(lambda request: httpx.Response(200, json="OK"))
+    settings = _settings(tmp_path, storage={"path": str(db)})
+    report = asyncio.run(run_checks(settings, "k", max_age_s=10**10, transport=ok, clock=ManualClock()))
+    assert _check(report, "budget").detail == (
+        "daily Etherscan budget used up (100000 of 100000 calls); polling resumes at 00:00 UTC"
+    )
+    assert _check(report, "heartbeat").ok and report.status == "degraded"
