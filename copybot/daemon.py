@@ -23,7 +23,7 @@ import httpx
 from copybot.app import App, build_app
 from copybot.clock import Clock
 from copybot.config.settings import Settings
-from copybot.errors import PermanentUpstreamError, TransientError
+from copybot.errors import PermanentUpstreamError, TransientError, UpstreamUnavailable
 from copybot.models import CopyOutcome, from_units
 from copybot.ops.notify import Notifier, watchdog_period
 from copybot.protocol import CENT
@@ -55,6 +55,8 @@ class Daemon:
         self._calls = app.api_calls()
         self._hits, self._misses = app.cache_counts()
         self.cycles = 0
+        self.polled = 0  # cycles whose poll read at least one leader
+        self.last_error = ""
 
     async def cycle(self) -> CycleReport:
         app, clock = self.app, self.app.clock
@@ -67,6 +69,8 @@ class Daemon:
             new_fills = app.store.save_poll(poll, clock.now()).new
             if poll.failed:
                 error = "; ".join(f"{leader[:10]}: {msg}" for leader, msg in poll.failed.items())
+            if not app.leaders or set(poll.cursors) - set(poll.failed):
+                self.polled += 1
         except TransientError as exc:
             error = str(exc)
             log.warning("poll failed, retrying next cycle: %s", exc)
@@ -95,6 +99,7 @@ class Daemon:
         compact(app.store, clock.now(), storage.retention_days, app.settings.source.confirmations_window)
         stats = self._record(started, t0, new_fills, decided, error)
         self.cycles += 1
+        self.last_error = error
         report = CycleReport(stats, new_fills, latest, app.executor.deferred, phases)
         if self._on_cycle is not None:
             self._on_cycle(report)
@@ -164,6 +169,9 @@ class Daemon:
                 wait = min(wait, deadline - clock.monotonic())
             if wait > 0:
                 await _first_of(clock.sleep(wait), stop.wait())
+        if (once or duration is not None) and cycles and not self.polled:
+            # a bounded run that could not read a single leader achieved nothing: say so, exit non-zero
+            raise UpstreamUnavailable(f"no poll succeeded in {cycles} cycle(s): {self.last_error}")
         return cycles
 
     async def _cycle_until_stopped(self, stop: asyncio.Event, grace_s: float, hurry: asyncio.Event) -> bool:
@@ -243,11 +251,13 @@ async def watch(
             return await daemon.run(stop=stop, duration=duration, once=once, grace_s=grace_s, hurry=hurry)
         finally:
             notifier.stopping()
+            if app is not None:
+                await app.aclose()  # still under our handlers: a signal now only hurries
             loop = asyncio.get_running_loop()
             for sig in installed:
                 loop.remove_signal_handler(sig)
-            if app is not None:
-                await app.aclose()
+                if stop.is_set():  # a stop was asked for and is done: more signals change nothing
+                    signal.signal(sig, signal.SIG_IGN)
 
 
 def _install_signal_handlers(handler: Callable[[], None]) -> list[signal.Signals]:

@@ -148,8 +148,12 @@ class LiveBroker:
                 raise classify(exc) from None
 
     async def start(self) -> None:
-        """Derive (or create) the L2 API credentials from the key."""
-        creds = await self._run(self._client.create_or_derive_api_key)
+        """The L2 API credentials of the key: derived when they exist (every start but the first),
+        created otherwise. The SDK's own create-then-derive logged an ERROR on every start."""
+        try:
+            creds = await self._run(self._client.derive_api_key)
+        except SkipError:  # none yet for this key (the CLOB refuses to derive): create them, once
+            creds = await self._run(self._client.create_api_key)
         self._client.set_api_creds(creds)
 
     async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:

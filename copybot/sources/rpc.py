@@ -34,7 +34,7 @@ from copybot.sources.base import FUTURE_TOLERANCE_S, PollResult, Window, decode_
 from copybot.sources.decode import block_time, hex_int, is_relevant
 from copybot.sources.etherscan import FINAL_DEPTH
 from copybot.upstream.cache import CountingCache
-from copybot.upstream.http import Guard, cap_recursion_limit
+from copybot.upstream.http import Guard, cap_recursion_limit, connect_failure
 
 log = logging.getLogger(__name__)
 cap_recursion_limit()  # web3 imports py_ecc, which raised it to 100,000 (see copybot.upstream.http)
@@ -143,7 +143,7 @@ class RpcSource:
         except TimeoutError:
             raise UpstreamUnavailable(f"rpc {method}: timed out") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"rpc {method}: connection failed ({type(exc).__name__})") from None
+            raise UpstreamUnavailable(f"rpc {method}: {connect_failure(exc)}") from None
         except (ValueError, RecursionError, Web3Exception):  # RecursionError: nested too deeply
             raise MalformedResponse(f"rpc {method}: body is not JSON-RPC") from None
 

@@ -9,6 +9,8 @@ Error messages name the upstream and the path, never the query string (it may ho
 from __future__ import annotations
 
 import math
+import socket
+import ssl
 import sys
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -185,12 +187,29 @@ class Upstream(Guard):
         except httpx.TimeoutException:
             raise UpstreamUnavailable(f"{where}: timed out") from None
         except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"{where}: connection failed ({type(exc).__name__})") from None
+            host = exc.request.url.host if self._show_path else ""
+            raise UpstreamUnavailable(f"{where}: {connect_failure(exc, host)}") from None
         data = _decode(response, where)
         return check(data) if check is not None else data
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def connect_failure(exc: BaseException, host: str = "") -> str:
+    """Why a connection failed, in words: the cause under the client's own exception (a name that
+    does not resolve, a refusal, TLS), never the URL (it may carry a key); the host only if given."""
+    at = f" {host}" if host else ""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return f"could not resolve host{at} ({seen.strerror or seen})"
+        if isinstance(seen, ConnectionRefusedError):
+            return f"connection refused by{at or ' the host'}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS failed with{at or ' the host'} ({seen.reason or type(seen).__name__})"
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "os_error", None)
+    return f"connection failed ({type(exc).__name__})"
 
 
 def _no_query(path: str) -> str:

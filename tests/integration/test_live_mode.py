@@ -318,3 +318,15 @@ def test_live_stop_loss_sells_on_the_clob_and_resolution_marks_redeemable(live: 
     [shown] = [p for p in live.status()["positions"] if p["token_id"] == str(resolving)]
     assert shown["redeemable"] is True
     assert to_units(Decimal(live.status()["bankroll"]["cash_usdc"])) == wallet.collateral
+
+
+def test_live_starts_quietly_once_its_api_key_exists(live: Live, caplog: pytest.LogCaptureFixture) -> None:
+    settings = live.settings()
+    buy(live, 0, live.box.markets[0].tokens[0], "20")
+    live.box.mine(1)
+    live.run(settings)  # the first start creates the key
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        live.run(settings)  # every later start derives it: nothing to complain about
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
