@@ -67,6 +67,7 @@ class ExitRule(StrEnum):
     TRAILING_STOP = "trailing_stop"
     TAKE_PROFIT = "take_profit"
     MAX_HOLD = "max_hold"
+    LEADER_EXIT = "leader_exit"  # not copybot's own rule: a mirrored leader SELL, listed with the exits
 
 
 class PauseKind(StrEnum):

@@ -15,7 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from copybot.cli.status import copies_table, leaders_table, positions_table, summary_text
+from copybot.cli.status import summary_text
+from copybot.cli.tables import Column, copies_table, exits_table, fitted, leaders_table, positions_table
 from copybot.clock import iso
 
 if TYPE_CHECKING:  # rendering needs only the report's shape, not the loop and its app
@@ -51,33 +52,41 @@ def cycle_text(report: CycleReport | None, poll_interval_s: float) -> Text:
     return text
 
 
-def upstreams_table(health: dict[str, Any]) -> Table:
-    table = Table(title="Upstreams", title_justify="left", title_style="bold")
-    for col in ("upstream", "calls", "errors", "last success", "last error"):
-        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=60 if col == "last error" else None)
+def upstreams_table(health: dict[str, Any], width: int) -> Table:
+    columns = [
+        Column("upstream", 100),
+        Column("calls", 90, number=True),
+        Column("errors", 80, shrinks_to=10),
+        Column("last success", 60),
+        Column("last error", 50, shrinks_to=10),
+    ]
+    rows = []
     for name, u in health.get("upstreams", {}).items():
         errors = u.get("errors") or {}
         shown = ", ".join(f"{kind} {n}" for kind, n in sorted(errors.items())) or "-"
         last_ok = u.get("last_success_at")  # unix time from app.health(), ISO text from the status snapshot
         when = "never" if not last_ok else (last_ok if isinstance(last_ok, str) else iso(last_ok))[11:19]
         style = "red" if errors and not last_ok else ("yellow" if errors else "green")
-        table.add_row(f"[{style}]{name}[/]", str(u.get("calls", 0)), shown, when, u.get("last_error") or "-")
-    return table
+        rows.append([f"[{style}]{name}[/]", str(u.get("calls", 0)), shown, when, u.get("last_error") or "-"])
+    return fitted("Upstreams", columns, rows, width)
 
 
 def render(
-    status: dict[str, Any], report: CycleReport | None, poll_interval_s: float, copies: int = 10
+    status: dict[str, Any], report: CycleReport | None, poll_interval_s: float, width: int, copies: int = 10
 ) -> RenderableType:
-    """The whole view: summary, cycle timing, leaders, recent copies, open positions, upstreams."""
+    """The whole view, ``width`` columns wide: summary, cycle timing, leaders, recent copies and
+    exits, open positions, upstreams."""
     health = dict(report.stats.source_health) if report is not None else status["stats"]
-    return Group(
+    parts: list[RenderableType] = [
         summary_text(status),
         cycle_text(report, poll_interval_s),
-        leaders_table(status),
-        copies_table(status["copies"][:copies]),
-        positions_table(status),
-        upstreams_table(health),
-    )
+        leaders_table(status, width),
+        copies_table(status["copies"][:copies], width),
+    ]
+    if status.get("exits"):
+        parts.append(exits_table(status["exits"][: max(1, copies // 2)], width))
+    parts += [positions_table(status, width), upstreams_table(health, width)]
+    return Group(*parts)
 
 
 class Dashboard:
@@ -96,7 +105,8 @@ class Dashboard:
         )
 
     def show(self, status: dict[str, Any], report: CycleReport | None) -> None:
-        self._live.update(render(status, report, self._poll, self._copies), refresh=True)
+        width = self._live.console.width
+        self._live.update(render(status, report, self._poll, width, self._copies), refresh=True)
 
     def __enter__(self) -> Dashboard:
         self._live.start()

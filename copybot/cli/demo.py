@@ -87,7 +87,7 @@ def run_demo(*, duration: float, seed: int, leaders: int, workdir: Path, live: b
     store = Store.open_read_only(db)
     try:
         status = snapshot(store, time.time(), limit=15)
-        for item in renderables(status):
+        for item in renderables(status, console.width):
             console.print(item)
         console.print(f"\nInspect it yourself: copybot status --config {settings_path}")
     finally:

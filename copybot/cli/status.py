@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console, RenderableType
-from rich.table import Table
 from rich.text import Text
 
+from copybot.cli.tables import copies_table, exits_table, leaders_table, num, positions_table
 from copybot.clock import iso
 from copybot.models import Position, from_units, value_at
 from copybot.protocol import checksum
@@ -83,6 +83,25 @@ def _copy(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+def _exit(row: sqlite3.Row) -> dict[str, Any]:
+    shares, usdc = row["shares"], row["usdc"]
+    return {
+        "at": iso(row["at"]),
+        "leader": checksum(row["leader"]),
+        "leader_label": row["leader_label"] or "",
+        "token_id": row["token_id"],
+        "question": row["question"] or "",
+        "outcome": row["outcome"] or "",
+        "rule": row["rule"],
+        "status": row["status"],
+        "shares": _money(shares),
+        "usdc": _money(usdc),
+        "price": _price(Decimal(usdc) / Decimal(shares)) if shares and usdc is not None else None,
+        "realized_pnl_usdc": _money(row["realized"]),
+        "detail": row["detail"],
+    }
+
+
 def _upstreams(health: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, u in health.get("upstreams", {}).items():
@@ -139,6 +158,7 @@ def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | N
             for r in store.leader_rows()
         ],
         "copies": [_copy(r) for r in store.copy_rows(limit)],
+        "exits": [_exit(r) for r in store.exit_rows(limit)],
         "positions": shown,
         "stats": {
             "cycles": hb["cycles"],
@@ -156,45 +176,14 @@ def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | N
 
 
 # ---- human view -------------------------------------------------------------------------------
-COLOURS = {"filled": "green", "skipped": "yellow", "failed": "red"}
-
-
-def _short(text: str, n: int = 12) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _num(value: str | None, places: int) -> str:
-    if value is None:
-        return "-"
-    return format(Decimal(value).quantize(Decimal(1).scaleb(-places)), "f")
-
-
-def _market(item: dict[str, Any]) -> str:
-    if item.get("question"):
-        return f"{_short(item['question'], 28)} [{item['outcome']}]"
-    return _short(item["token_id"], 14)
-
-
-WIDE = {"market": 34, "reason": 48}  # columns that give way first on a narrow terminal
-
-
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold")
-    for col in columns:
-        if col in WIDE:
-            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=WIDE[col], ratio=1)
-        else:
-            table.add_column(col, no_wrap=True, min_width=len(col))
-    return table
-
-
 def console(stream_is_tty: bool) -> Console:
     """A console for status output: the terminal's width, or a wide page when piped to a file."""
     return Console() if stream_is_tty else Console(width=160)
 
 
-def renderables(status: dict[str, Any], copies: int | None = None) -> list[RenderableType]:
-    """The status as rich renderables: a summary line, leaders, open positions, recent copies."""
+def renderables(status: dict[str, Any], width: int, copies: int | None = None) -> list[RenderableType]:
+    """The status as rich renderables, ``width`` columns wide: a summary, leaders, open positions,
+    recent copies and exits."""
     out: list[RenderableType] = [summary_text(status)]
     if status["bankroll"].get("paused_reason"):
         reason = status["bankroll"]["paused_reason"]
@@ -202,7 +191,10 @@ def renderables(status: dict[str, Any], copies: int | None = None) -> list[Rende
     if status["stats"].get("last_error"):
         out.append(Text(f"last error: {status['stats']['last_error']}", style="yellow"))
     shown = status["copies"] if copies is None else status["copies"][:copies]
-    out += [leaders_table(status), positions_table(status), copies_table(shown)]
+    exits = status.get("exits", []) if copies is None else status.get("exits", [])[:copies]
+    out += [leaders_table(status, width), positions_table(status, width), copies_table(shown, width)]
+    if exits:
+        out.append(exits_table(exits, width))
     return out
 
 
@@ -211,69 +203,13 @@ def summary_text(status: dict[str, Any]) -> Text:
     age = "never" if s["heartbeat_age_s"] is None else f"{s['heartbeat_age_s']}s ago"
     lookups = s["cache_hits"] + s["cache_misses"]
     return Text.from_markup(
-        f"[bold]copybot[/] [cyan]{status['mode']}[/]  cash [bold]{_num(b['cash_usdc'], 2)}[/]  "
-        f"exposure {_num(b['exposure_usdc'], 2)}  realized {_num(b['realized_pnl_usdc'], 2)}  "
-        f"unrealized {_num(b['unrealized_pnl_usdc'], 2)}\n"
+        f"[bold]copybot[/] [cyan]{status['mode']}[/]  cash [bold]{num(b['cash_usdc'], 2)}[/]  "
+        f"exposure {num(b['exposure_usdc'], 2)}  realized {num(b['realized_pnl_usdc'], 2)}  "
+        f"unrealized {num(b['unrealized_pnl_usdc'], 2)}\n"
         f"cycles {s['cycles']} (last {age})  api calls {s['api_calls']}  cache hits {s['cache_hits']}/{lookups}"
     )
 
 
-def leaders_table(status: dict[str, Any]) -> Table:
-    table = _table(
-        "Leaders", "leader", "label", "cursor", "fills", "copied", "skipped", "realized", "unrealized", "last fill"
-    )
-    for r in status["leaders"]:
-        last = (r["last_fill_at"] or "-").replace("T", " ").rstrip("Z")
-        table.add_row(
-            _short(r["address"]),
-            r["label"],
-            str(r["cursor_block"]),
-            str(r["fills_seen"]),
-            str(r["copied"]),
-            str(r["skipped"]),
-            _num(r.get("realized_pnl_usdc"), 2),
-            _num(r.get("unrealized_pnl_usdc"), 2),
-            last,
-        )
-    return table
-
-
-def positions_table(status: dict[str, Any]) -> Table:
-    shown, total = len(status["positions"]), status["bankroll"]["open_positions"]
-    title = "Open positions" if shown >= total else f"Open positions ({shown} most recent of {total:,})"
-    table = _table(title, "market", "shares", "avg", "mark", "cost", "unrealized", "realized")
-    for p in status["positions"]:
-        mark = "redeem" if p.get("redeemable") else _num(p["mark_price"], 4)
-        table.add_row(
-            _market(p),
-            _num(p["shares"], 2),
-            _num(p["avg_price"], 4),
-            mark,
-            _num(p["cost_usdc"], 2),
-            _num(p["unrealized_pnl_usdc"], 2),
-            _num(p.get("realized_pnl_usdc"), 2),
-        )
-    return table
-
-
-def copies_table(copies: list[dict[str, Any]], title: str = "Recent copies") -> Table:
-    table = _table(title, "time", "leader", "side", "market", "leader px", "our px", "usdc", "decision", "reason")
-    for c in copies:
-        colour = COLOURS.get(c["decision"], "white")
-        table.add_row(
-            c["at"][11:19],
-            c["leader_label"] or _short(c["leader"], 10),
-            c["side"],
-            _market(c),
-            _num(c["leader_price"], 4),
-            _num(c["fill_price"], 4),
-            _num(c["order_usdc"], 2),
-            f"[{colour}]{c['decision']}[/]",
-            c["reason"],
-        )
-    return table
-
-
 def render(status: dict[str, Any], console: Console) -> None:
-    for item in renderables(status):
+    for item in renderables(status, console.width):
         console.print(item)

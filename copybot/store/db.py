@@ -263,10 +263,11 @@ class Store(Reports):
     def orders_for_fill(self, fill_id: int) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM orders WHERE fill_id = ?", (fill_id,)).fetchone()[0])
 
-    def record_exit(self, exit_: ledger.ExitOutcome, mode: str, now: float) -> None:
-        """A position exit (TP/SL/trailing/max hold/resolution) with its order, trade and ledger row."""
+    def record_exit(self, exit_: ledger.ExitOutcome, mode: str, now: float) -> int | None:
+        """A position exit (TP/SL/trailing/max hold/resolution) with its order, trade and ledger row;
+        the P&L it realized (None when nothing was sold)."""
         with self.tx() as c:
-            ledger.record_exit(c, exit_, mode, now)
+            return ledger.record_exit(c, exit_, mode, now)
 
     def fill(self, fill_id: int) -> PendingFill | None:
         row = self._conn.execute("SELECT * FROM fills WHERE id = ?", (fill_id,)).fetchone()

@@ -97,7 +97,12 @@ def record_copy(c: sqlite3.Connection, fill_id: int, o: CopyOutcome, mode: str, 
     order_id = _upsert_order(c, order, o.decision.value, now)
     if r is None or o.decision is not Decision.FILLED:
         return
-    book_trade(c, Trade(fill.leader, intent.token_id, intent.side, r, o.market), order_id=order_id, ref=key, now=now)
+    trade = Trade(fill.leader, intent.token_id, intent.side, r, o.market)
+    realized = book_trade(c, trade, order_id=order_id, ref=key, now=now)
+    if intent.side is Side.SELL:  # the leader's exit, mirrored: listed with copybot's own exits
+        _record_exit_row(
+            c, fill.leader, intent.token_id, ExitRule.LEADER_EXIT, "filled", r, realized, o.reason, key, now
+        )
 
 
 def remember_market(c: sqlite3.Connection, m: MarketInfo) -> None:
@@ -122,20 +127,22 @@ class Trade:
     market: MarketInfo | None = None
 
 
-def book_trade(c: sqlite3.Connection, t: Trade, *, order_id: int | None, ref: str, now: float, kind: str = "") -> None:
-    """A fill that happened: the trade row, the position, and the cash it moved."""
+def book_trade(c: sqlite3.Connection, t: Trade, *, order_id: int | None, ref: str, now: float, kind: str = "") -> int:
+    """A fill that happened: the trade row, the position, and the cash it moved; returns the P&L a
+    sale realized (0 for a purchase)."""
     r = t.result
     if order_id is not None:
         c.execute(
             "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (order_id, str(t.token_id), t.side.value, r.shares, r.collateral, str(r.avg_price), now),
         )
-    apply_trade(c, t.leader, t.token_id, t.side, r.shares, r.collateral, t.market, now)
+    realized = apply_trade(c, t.leader, t.token_id, t.side, r.shares, r.collateral, t.market, now)
     amount = -r.collateral if t.side is Side.BUY else r.collateral
     c.execute(
         "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, ?, ?, ?)",
         (now, kind or ("buy" if t.side is Side.BUY else "sell"), amount, ref),
     )
+    return realized
 
 
 def apply_trade(
@@ -147,8 +154,9 @@ def apply_trade(
     usdc: int,
     market: MarketInfo | None,
     now: float,
-) -> None:
-    """The position after ``shares`` bought for (or sold for) ``usdc``: cost basis and realized P&L."""
+) -> int:
+    """The position after ``shares`` bought for (or sold for) ``usdc``: cost basis and realized P&L.
+    Returns the P&L a sale realized (0 for a purchase)."""
     token = str(token_id)
     row = c.execute("SELECT * FROM positions WHERE leader = ? AND token_id = ?", (leader, token)).fetchone()
     cid, outcome = (market.condition_id, market.outcome) if market else ("", "")
@@ -159,7 +167,7 @@ def apply_trade(
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (leader, token, cid, outcome, shares, usdc, now, now),
             )
-            return
+            return 0
         reopened = row["shares"] == 0
         c.execute(
             "UPDATE positions SET shares = shares + ?, cost = cost + ?, updated_at = ?, "
@@ -170,7 +178,7 @@ def apply_trade(
             "outcome = CASE WHEN ? != '' THEN ? ELSE outcome END WHERE leader = ? AND token_id = ?",
             (shares, usdc, now, reopened, now, reopened, cid, cid, outcome, outcome, leader, token),
         )
-        return
+        return 0
     if row is None or row["shares"] <= 0:
         raise StoreError(f"sell of {token} for {leader} without a position")
     held, cost = int(row["shares"]), int(row["cost"])
@@ -185,20 +193,46 @@ def apply_trade(
         "WHERE leader = ? AND token_id = ?",
         (held - sold, cost - cost_out, usdc - cost_out, now, leader, token),
     )
+    return usdc - cost_out
 
 
-def record_exit(c: sqlite3.Connection, e: ExitOutcome, mode: str, now: float) -> None:
+def record_exit(c: sqlite3.Connection, e: ExitOutcome, mode: str, now: float) -> int | None:
+    """An exit copybot made on its own, with its order and the sale it booked; one ``exits`` row
+    whatever became of it. Returns the P&L it realized (None when nothing was sold)."""
+    realized: int | None = None
     if e.status == "redeemable":  # the market resolved; the shares wait to be redeemed outside copybot
         c.execute(
             "UPDATE positions SET redeemable = 1, updated_at = ? WHERE leader = ? AND token_id = ?",
             (now, e.leader, str(e.token_id)),
         )
-        return
-    order_id = None
-    if e.intent is not None:
-        order = NewOrder(e.client_key, None, exit_purpose(e.rule), e.leader, mode, e.intent)
-        order_id = _upsert_order(c, order, e.status, now)
-    if e.result is not None and e.status == "filled":
-        kind = "redeem" if e.rule is ExitRule.RESOLVED else "sell"
-        trade = Trade(e.leader, e.token_id, Side.SELL, e.result)
-        book_trade(c, trade, order_id=order_id, ref=e.client_key, now=now, kind=kind)
+    else:
+        order_id = None
+        if e.intent is not None:
+            order = NewOrder(e.client_key, None, exit_purpose(e.rule), e.leader, mode, e.intent)
+            order_id = _upsert_order(c, order, e.status, now)
+        if e.result is not None and e.status == "filled":
+            kind = "redeem" if e.rule is ExitRule.RESOLVED else "sell"
+            trade = Trade(e.leader, e.token_id, Side.SELL, e.result)
+            realized = book_trade(c, trade, order_id=order_id, ref=e.client_key, now=now, kind=kind)
+    _record_exit_row(c, e.leader, e.token_id, e.rule, e.status, e.result, realized, e.detail, e.client_key, now)
+    return realized
+
+
+def _record_exit_row(
+    c: sqlite3.Connection,
+    leader: str,
+    token_id: int,
+    rule: ExitRule,
+    status: str,
+    result: OrderResult | None,
+    realized: int | None,
+    detail: str,
+    ref: str,
+    now: float,
+) -> None:
+    sold = (result.shares, result.collateral) if result is not None and status == "filled" else (None, None)
+    c.execute(
+        "INSERT INTO exits (at, leader, token_id, rule, status, shares, usdc, realized, detail, ref) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (now, leader, str(token_id), rule.value, status, *sold, realized, detail[:500], ref),
+    )

@@ -92,3 +92,14 @@ class Reports(Connection):
         if table not in {"fills", "decisions", "orders", "trades", "positions", "ledger", "cycles"}:
             raise ValueError(table)
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def exit_rows(self, limit: int) -> list[sqlite3.Row]:
+        """The newest exits (0: all), with their market's question and outcome and the leader's label."""
+        sql = (
+            "SELECT e.*, m.question, m.outcome, l.label AS leader_label FROM exits e "
+            "LEFT JOIN markets m ON m.token_id = e.token_id LEFT JOIN leaders l ON l.address = e.leader "
+            "ORDER BY e.id DESC"
+        )
+        if limit > 0:
+            return self._conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
+        return self._conn.execute(sql).fetchall()

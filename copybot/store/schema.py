@@ -142,6 +142,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE leaders ADD COLUMN followed_from INTEGER;
     """,
+    # v7: every exit, copybot's own (take-profit, stop-loss, trailing, max hold, resolution) and the
+    # leader's mirrored ones, with what it sold and the P&L it realized: listed by status and logs
+    """
+    CREATE TABLE exits (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, leader TEXT NOT NULL, token_id TEXT NOT NULL,
+        rule TEXT NOT NULL, status TEXT NOT NULL, shares INTEGER, usdc INTEGER, realized INTEGER,
+        detail TEXT NOT NULL DEFAULT '', ref TEXT NOT NULL DEFAULT '');
+    CREATE INDEX exits_at ON exits (at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

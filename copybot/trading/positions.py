@@ -25,7 +25,7 @@ from copybot.brokers.base import Broker
 from copybot.clock import Clock
 from copybot.config.settings import Settings, effective_risk
 from copybot.errors import CopybotError, TransientError
-from copybot.models import Book, ExitSignal, OrderIntent, Position, Side
+from copybot.models import Book, ExitSignal, OrderIntent, Position, Side, from_units
 from copybot.protocol import LOT
 from copybot.rules.exits import exit_reason
 from copybot.rules.sizing import sell_bound
@@ -123,7 +123,7 @@ class PositionManager:
             paid = await self._broker.redeem(position.token_id, position.shares, plan.resolved_price)
             status = "redeemable" if paid is None else "filled"  # None: redeemed outside copybot
             outcome = replace(closing, result=paid, status=status)
-            self._store.record_exit(outcome, self._broker.mode, now)
+            _log_exit(outcome, self._store.record_exit(outcome, self._broker.mode, now))
             return outcome
         if not isinstance(book, Book) or book.best_bid is None:
             raise TransientError(f"no book to exit {position.token_id} ({signal.text}); retrying next cycle")
@@ -142,5 +142,17 @@ class PositionManager:
         status = {Sending.FILLED: "filled", Sending.SKIPPED: "skipped"}.get(sent.status, "failed")
         detail = signal.text if sent.status is Sending.FILLED else sent.reason
         outcome = replace(closing, intent=intent, result=sent.result, status=status, detail=detail)
-        self._store.record_exit(outcome, self._broker.mode, self._clock.now())
+        _log_exit(outcome, self._store.record_exit(outcome, self._broker.mode, self._clock.now()))
         return outcome
+
+
+def _log_exit(e: ExitOutcome, realized: int | None) -> None:
+    """One line per exit, as copy decisions are logged: the fields as JSON keys, or in the text."""
+    fields: dict[str, str] = {"exit": e.rule.value, "status": e.status, "leader": e.leader, "token": str(e.token_id)}
+    if e.result is not None and e.status == "filled":
+        fields |= {"shares": str(from_units(e.result.shares)), "usdc": str(from_units(e.result.collateral))}
+    if realized is not None:
+        fields["realized"] = str(from_units(realized))
+    fields["detail"] = e.detail
+    line = " ".join(f"{k}={v!r}" if k == "detail" else f"{k}={v}" for k, v in fields.items())
+    log.log(logging.WARNING if e.status == "failed" else logging.INFO, line, extra={"fields": fields})

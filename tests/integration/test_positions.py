@@ -387,3 +387,38 @@ def test_a_thousand_positions_close_concurrently_with_one_book_per_token(tmp_pat
     )
     assert open_losing == 0
     assert len(rows(db, "SELECT * FROM ledger WHERE kind = 'sell'")) == closed
+
+
+def test_every_exit_is_logged_and_listed_with_its_realized_pnl(
+    tmp_path: Path, box: Sandbox, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop-loss round closing several positions, and a mirrored leader SELL: each is one log line
+    and one entry of status's exits, with the P&L it realized."""
+    db = tmp_path / "bot.db"
+    plain, stop_loss = make_settings(box, db), make_settings(box, db, exits={"stop_loss": "0.01"})
+    mirrored = box.markets[3].tokens[1]
+    box.inject_fill(box.leaders[1], token_id=mirrored, side="BUY", shares=Decimal(100))
+    box.mine(1)
+    run_once(plain, box, clock)
+    box.inject_fill(box.leaders[1], token_id=mirrored, side="SELL", shares=Decimal(100))
+    box.mine(1)
+    run_once(plain, box, clock)  # the leader's exit, mirrored
+    tokens = [box.markets[i].tokens[0] for i in range(3)]
+    for token in tokens:
+        box.inject_fill(box.leaders[0], token_id=token, side="BUY", shares=Decimal(100))
+    box.mine(1)
+    run_once(stop_loss, box, clock)  # three copies
+    clock.advance(5)
+    with caplog.at_level("INFO", logger="copybot.trading.positions"):
+        run_once(stop_loss, box, clock)  # three stop losses
+    exits = status_json(db, clock.now())["exits"]
+    own = [e for e in exits if e["rule"] == "stop_loss"]
+    assert sorted(int(e["token_id"]) for e in own) == sorted(tokens)
+    [leaders] = [e for e in exits if e["rule"] == "leader_exit"]
+    assert leaders["token_id"] == str(mirrored) and leaders["status"] == "filled"
+    for e in [*own, leaders]:
+        assert e["status"] == "filled" and Decimal(e["realized_pnl_usdc"]) < 0, e  # sold at the bid
+        [pos] = rows(db, "SELECT realized FROM positions WHERE token_id = ?", e["token_id"])
+        assert to_units(Decimal(e["realized_pnl_usdc"])) == pos["realized"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("exit=")]
+    assert len(lines) == 3 and all("exit=stop_loss status=filled" in line and "realized=-" in line for line in lines)

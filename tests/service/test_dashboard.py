@@ -73,7 +73,7 @@ def test_dashboard_follows_a_run_through_the_monitor(tmp_path: Path) -> None:
         store.close()
     for report in (reports[-1], None):
         console = recording()
-        console.print(render(status, report, 0.25))
+        console.print(render(status, report, 0.25, console.width))
         out = console.export_text()
         assert all(title in out for title in TITLES)
         assert "L0" in out and "unrealized" in out
@@ -83,5 +83,5 @@ def test_dashboard_follows_a_run_through_the_monitor(tmp_path: Path) -> None:
     assert [p["token_id"] for p in trimmed["positions"]] == [status["positions"][0]["token_id"]]
     assert trimmed["bankroll"] == status["bankroll"] and trimmed["leaders"] == status["leaders"]
     console = recording()
-    console.print(render(trimmed, reports[-1], 0.25))
+    console.print(render(trimmed, reports[-1], 0.25, console.width))
     assert "Open positions (1 most recent of 2)" in console.export_text()
