@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@case "$$(readlink -f $(BIN)/python)" in /root/*|/home/*) echo "note: $(VENV) runs $$(readlink -f $(BIN)/python), \
+	inside a home directory: fine for development, but a service user (and systemd's ProtectHome=) cannot \
+	run it; for the service, make install PYTHON=/usr/bin/python3 (README, Running it as a service)";; esac
 	touch $(STAMP)
 
 lint: install

@@ -257,6 +257,10 @@ def init(
         list[str] | None, typer.Option("--leader", help="A leader's wallet address (repeat for more).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="The database file (storage.path); relative paths are from the file's folder."),
+    ] = None,
 ) -> None:
     """Write a commented settings file; asks for leader addresses on a terminal when none are given."""
     from copybot.cli.init import ask_leaders, check_address, write_settings_file
@@ -270,7 +274,7 @@ def init(
         )
     if not addresses:
         addresses = ask_leaders(lambda q: str(typer.prompt(q, default="", show_default=False)), typer.echo)
-    settings = write_settings_file(path, addresses, force=force)
+    settings = write_settings_file(path, addresses, force=force, storage=storage)
     typer.echo(
         f"wrote {path} ({len(settings.leaders)} leaders). Next: put your Etherscan key in "
         f"${settings.source.etherscan.api_key_env}, review the file, then run: copybot watch --config {path}"

@@ -8,6 +8,7 @@ file is never replaced without ``--force``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -101,10 +102,30 @@ def ask_leaders(prompt: Callable[[str], str], say: Callable[[str], None]) -> lis
         chosen.append(address)
 
 
-def write_settings_file(path: Path, addresses: Sequence[str], *, force: bool) -> Settings:
+def with_storage(text: str, storage: str) -> str:
+    """``text`` with the value of ``storage.path`` replaced (quoted; the comment after it kept)."""
+    lines = text.splitlines()
+    section = next((i for i, line in enumerate(lines) if line.startswith("storage:")), None)
+    if section is None:
+        return text.rstrip("\n") + f"\nstorage:\n  path: {json.dumps(storage)}\n"
+    for i in range(section + 1, len(lines)):
+        if not lines[i].startswith(" "):
+            break
+        if lines[i].lstrip().startswith("path:"):
+            indent, rest = lines[i].split("path:", 1)
+            comment = rest[rest.index("#") :] if "#" in rest else ""
+            lines[i] = f"{indent}path: {json.dumps(storage)}" + (f"  {comment}" if comment else "")
+            return "\n".join(lines) + "\n"
+    lines.insert(section + 1, f"  path: {json.dumps(storage)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_settings_file(path: Path, addresses: Sequence[str], *, force: bool, storage: str | None = None) -> Settings:
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists; not overwriting it (use --force to replace it)")
     text = render(addresses)
+    if storage:
+        text = with_storage(text, storage)
     settings = validate(text, str(path))
     try:
         if path.parent != Path("."):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.support.unprivileged import NOBODY, shared_dir
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNIT_DIRS = (Path("/lib/systemd/system"), Path("/usr/lib/systemd/system"))
@@ -112,3 +115,75 @@ def test_cron_restarts_only_when_a_restart_may_help(tmp_path: Path, rc: int, res
     assert made[1].startswith("runuser -u copybot -- /opt/copybot/.venv/bin/copybot health --quiet")
     assert ("systemctl restart copybot" in made) is restarted
     assert [c for c in made if c.startswith("logger")] == ([f"logger -t copybot-health {logged}"] if logged else [])
+
+
+README = (DEPLOY.parent / "README.md").read_text(encoding="utf-8")
+
+
+def install_steps() -> str:
+    start = README.index("### Install (as root)")
+    block = README[start:].split("```sh\n", 1)[1].split("```", 1)[0]
+    return block.replace("\\\n", " ")
+
+
+def test_the_install_steps_the_unit_and_the_cron_line_agree() -> None:
+    steps = install_steps()
+    unit = (DEPLOY / "copybot.service").read_text(encoding="utf-8")
+    cron = cron_command()
+    home = re.search(r"git clone .+? (\S+) && make -C (\S+) install PYTHON=(\S+)", steps)
+    assert home is not None, steps
+    install_dir, make_dir, python = home.groups()
+    assert install_dir == make_dir
+    assert not python.startswith(("/root", "/home", "~")), "a service user must be able to run the interpreter"
+    binary = f"{install_dir}/.venv/bin/copybot"
+    exec_start = re.search(r"^ExecStart=(\S+) watch --config (\S+)", unit, re.M)
+    assert exec_start is not None and exec_start.group(1) == binary
+    settings = exec_start.group(2)
+    assert f"{binary} health --quiet --config {settings}" in cron
+    init = re.search(r"copybot init --path (\S+) --storage (\S+)", steps)
+    assert init is not None and init.group(1) == settings
+    database_dir = str(Path(init.group(2)).parent)
+    assert re.search(rf"^ReadWritePaths={re.escape(database_dir)}$", unit, re.M)
+    assert re.search(rf"^WorkingDirectory={re.escape(database_dir)}$", unit, re.M)
+    assert f"--home {database_dir}" in steps and f"cd {database_dir}" in cron
+    assert "ProtectHome=true" in unit and "User=copybot" in unit
+
+
+def test_make_install_builds_the_virtualenv_from_the_interpreter_it_is_given(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(
+        ["make", "-n", "-B", "install", "PYTHON=/usr/bin/python3", f"VENV={tmp_path / 'venv'}"],
+        cwd=DEPLOY.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert f"/usr/bin/python3 -m venv {tmp_path / 'venv'}" in dry.stdout
+
+
+def test_a_virtualenv_made_the_readme_way_runs_as_the_service_user() -> None:
+    """What went wrong: built as root from an interpreter under root's home, the virtualenv could not
+    be run by the unit's user. Made from the system interpreter, it can."""
+    python = Path("/usr/bin/python3")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a command as another user")
+    if not python.is_file():
+        pytest.skip("no system interpreter at /usr/bin/python3")
+    made = subprocess.run([str(python), "-c", "import venv"], capture_output=True, timeout=30, check=False)
+    if made.returncode != 0:
+        pytest.skip("the system interpreter has no venv module (Debian: apt install python3-venv)")
+    with shared_dir() as place:
+        subprocess.run([str(python), "-m", "venv", "--without-pip", str(place / "venv")], check=True, timeout=120)
+        ran = subprocess.run(
+            [str(place / "venv/bin/python"), "-c", "import sys; print(sys.prefix)"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            user=NOBODY,
+            group=NOBODY,
+        )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == str(place / "venv")
