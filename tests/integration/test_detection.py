@@ -209,7 +209,7 @@ def test_etherscan_asks_for_the_v1_topic_only_for_windows_before_the_cut_over(
                 topics.append(request.url.params["topic0"])
             return await self.inner.handle_async_request(request)
 
-    settings = settings_for("etherscan", URLS, box, db, box.start_block, risk={"max_trade_age_s": 10**9})
+    settings = settings_for("etherscan", URLS, box, db, box.start_block, risk={"max_trade_age_s": 30 * 86_400})
     clock.advance(60)  # the chain passes the cut-over
     box.mine(1)
     run_once(settings, box, clock, Recording())

@@ -22,6 +22,7 @@ import pytest
 from copybot.clock import ManualClock
 from copybot.config.loading import parse_settings
 from copybot.daemon import watch
+from copybot.errors import UpstreamUnavailable
 from copybot.models import Side
 from copybot.protocol import ORDER_FILLED_V2, pad_address
 from tests.reliability.hostile import HEAD, LEADER, NOW, TAKER, Scenario, fill_log, good_book, serve
@@ -51,14 +52,20 @@ def run(tmp_path: Path, scenario: Scenario, kind: str, timeout_s: float = 5, onc
         settings = parse_settings(data, "hostile.yaml", environ={})
         t0 = time.monotonic()
         duration = None if once else CYCLES
-        cycles = asyncio.run(watch(settings, "hostile-key", duration=duration, once=once, clock=ManualClock(NOW)))
+        refused = ""
+        try:
+            cycles = asyncio.run(watch(settings, "hostile-key", duration=duration, once=once, clock=ManualClock(NOW)))
+        except UpstreamUnavailable as exc:  # a bounded run whose every poll failed says so (exit 1)
+            cycles, refused = -1, str(exc)
         elapsed = time.monotonic() - t0
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
+        heartbeat = dict(conn.execute("SELECT * FROM heartbeat").fetchone())
         out = {
-            "cycles": cycles,
-            "heartbeat": dict(conn.execute("SELECT * FROM heartbeat").fetchone()),
+            "cycles": heartbeat["cycles"] if cycles < 0 else cycles,
+            "refused": refused,
+            "heartbeat": heartbeat,
             "fills": [
                 dict(r)
                 for r in conn.execute(
@@ -200,6 +207,9 @@ def test_hostile_log_bodies_never_crash_the_loop(tmp_path: Path, kind: str, case
     assert out["fills"] == []
     if case not in IGNORED_BODIES:
         assert out["heartbeat"]["last_error"], "the failed poll should be recorded"
+        assert out["refused"].startswith(f"no poll succeeded in {out['cycles']} cycle(s): "), out["refused"]
+    else:
+        assert out["refused"] == ""
 
 
 # books that must never be traded on: the valid leader BUY is skipped, naming why
