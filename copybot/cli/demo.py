@@ -49,7 +49,7 @@ def demo_settings(box: Sandbox, urls: dict[str, str], db: Path) -> dict[str, obj
 
 def run_demo(*, duration: float, seed: int, leaders: int, workdir: Path, live: bool) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "copybot-demo.db"
+    db = (workdir / "copybot-demo.db").resolve()  # the settings file is in workdir: an absolute path says it once
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     box = Sandbox(seed=seed, leaders=leaders, block_time_s=1.0, trade_prob=0.3)

@@ -70,3 +70,14 @@ def test_sandbox_command_serves_and_stops_on_sigint() -> None:
         if proc.poll() is None:  # a sandbox that ignored SIGINT must not outlive the test (or hang it)
             proc.kill()
             proc.communicate()
+
+
+def test_demo_runs_and_shows_the_status_it_left(tmp_path: Path) -> None:
+    """`make demo` end to end, shortened: the sandbox, a paper watch, then the status tables."""
+    result = run_cli("demo", "--duration", "4", "--workdir", str(tmp_path / "demo-run"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Recent copies" in result.stdout and "Inspect it yourself: copybot status --config" in result.stdout
+    settings = tmp_path / "demo-run" / "settings.yaml"
+    status = run_cli("status", "--config", str(settings), "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["stats"]["cycles"] >= 1
