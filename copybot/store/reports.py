@@ -84,9 +84,7 @@ class Reports(Connection):
             "LEFT JOIN leaders l ON l.address = f.leader LEFT JOIN markets m ON m.token_id = f.token_id "
             "ORDER BY d.id DESC"
         )
-        if limit > 0:
-            return self._conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
-        return self._conn.execute(sql).fetchall()
+        return self._newest(sql, limit)
 
     def count(self, table: str) -> int:
         if table not in {"fills", "decisions", "orders", "trades", "positions", "ledger", "cycles"}:
@@ -100,6 +98,10 @@ class Reports(Connection):
             "LEFT JOIN markets m ON m.token_id = e.token_id LEFT JOIN leaders l ON l.address = e.leader "
             "ORDER BY e.id DESC"
         )
+        return self._newest(sql, limit)
+
+    def _newest(self, sql: str, limit: int) -> list[sqlite3.Row]:
+        """``sql`` (newest first) cut to ``limit`` rows; 0 = all of them."""
         if limit > 0:
             return self._conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
         return self._conn.execute(sql).fetchall()
