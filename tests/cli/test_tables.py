@@ -21,27 +21,60 @@ TOKEN = "84002167289818084946834195019107495872273829708192582096244977447292806
 
 def status() -> dict[str, Any]:
     copy = {
-        "at": "2026-12-01T12:34:56Z", "leader": LEADER, "leader_label": "whale-of-polymarket", "side": "BUY",
-        "token_id": TOKEN, "question": LONG_QUESTION, "outcome": "Yes", "leader_price": "0.876543",
-        "fill_price": "0.881234", "order_usdc": "12345.678901", "decision": "filled", "code": "copied",
+        "at": "2026-12-01T12:34:56Z",
+        "leader": LEADER,
+        "leader_label": "whale-of-polymarket",
+        "side": "BUY",
+        "token_id": TOKEN,
+        "question": LONG_QUESTION,
+        "outcome": "Yes",
+        "leader_price": "0.876543",
+        "fill_price": "0.881234",
+        "order_usdc": "12345.678901",
+        "decision": "filled",
+        "code": "copied",
         "reason": "copied after walking three levels of the book at worse and worse prices",
-    }  # fmt: skip
+    }
     position = {
-        "leader": LEADER, "token_id": TOKEN, "condition_id": "0xc0", "outcome": "Yes", "question": LONG_QUESTION,
-        "shares": "98765.432109", "avg_price": "0.876543", "cost_usdc": "86573.123456", "mark_price": "0.812345",
-        "unrealized_pnl_usdc": "-6340.987654", "realized_pnl_usdc": "1234.567890", "redeemable": False,
-    }  # fmt: skip
+        "leader": LEADER,
+        "token_id": TOKEN,
+        "condition_id": "0xc0",
+        "outcome": "Yes",
+        "question": LONG_QUESTION,
+        "shares": "98765.432109",
+        "avg_price": "0.876543",
+        "cost_usdc": "86573.123456",
+        "mark_price": "0.812345",
+        "unrealized_pnl_usdc": "-6340.987654",
+        "realized_pnl_usdc": "1234.567890",
+        "redeemable": False,
+    }
     exit_ = {
-        "at": "2026-12-01T12:35:01Z", "leader": LEADER, "leader_label": "", "token_id": TOKEN,
-        "question": LONG_QUESTION, "outcome": "No", "rule": "trailing_stop", "status": "filled",
-        "shares": "43210.987654", "usdc": "31234.567890", "price": "0.722847", "realized_pnl_usdc": "-4321.098765",
+        "at": "2026-12-01T12:35:01Z",
+        "leader": LEADER,
+        "leader_label": "",
+        "token_id": TOKEN,
+        "question": LONG_QUESTION,
+        "outcome": "No",
+        "rule": "trailing_stop",
+        "status": "filled",
+        "shares": "43210.987654",
+        "usdc": "31234.567890",
+        "price": "0.722847",
+        "realized_pnl_usdc": "-4321.098765",
         "detail": "trailing stop: bid 0.72 is 17.85% below the high-water bid 0.88 (limit 10%)",
-    }  # fmt: skip
+    }
     leader = {
-        "address": LEADER, "label": "whale-of-polymarket", "cursor_block": 95123456, "fills_seen": 123456,
-        "copied": 65432, "skipped": 57924, "last_fill_at": "2026-12-01T12:34:50Z",
-        "realized_pnl_usdc": "-123456.789012", "unrealized_pnl_usdc": "98765.432109",
-    }  # fmt: skip
+        "address": LEADER,
+        "label": "whale-of-polymarket",
+        "cursor_block": 95123456,
+        "fills_seen": 123456,
+        "copied": 65432,
+        "skipped": 57924,
+        "last_fill_at": "2026-12-01T12:34:50Z",
+        "realized_pnl_usdc": "-123456.789012",
+        "unrealized_pnl_usdc": "98765.432109",
+    }
     return {
         "mode": "paper",
         "bankroll": {
@@ -51,7 +84,7 @@ def status() -> dict[str, Any]:
             "unrealized_pnl_usdc": "-6340.987654",
             "paused_reason": "",
             "open_positions": 1,
-        },  # fmt: skip
+        },
         "leaders": [leader],
         "copies": [copy],
         "exits": [exit_],
@@ -64,7 +97,7 @@ def status() -> dict[str, Any]:
             "api_calls": 40,
             "last_error": "",
             "upstreams": {"clob": {"calls": 12, "errors": {"unavailable": 2}}},
-        },  # fmt: skip
+        },
     }
 
 
