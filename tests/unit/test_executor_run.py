@@ -13,7 +13,7 @@ from copybot.brokers.base import PreparedOrder
 from copybot.brokers.paper import PaperBroker
 from copybot.clock import ManualClock
 from copybot.config.loading import parse_settings
-from copybot.errors import CopybotError, OrderOutcomeUnknown, UpstreamUnavailable
+from copybot.errors import CopybotError, OrderOutcomeUnknown, OrderRejected, UpstreamUnavailable
 from copybot.models import Book, BookLevel, Fill, MarketInfo, OrderResult, Side, Skip
 from copybot.store import Store
 from copybot.trading.executor import Executor
@@ -90,17 +90,9 @@ def leader_buy(
     return Fill(L1, tx, 0, 100 + i, ts, exchange, token, side, shares, collateral, fee=0, as_taker=True)
 
 
-def run(
-    tmp_path: Path,
-    fills: list[Fill],
-    market: Market,
-    clock: ManualClock,
-    broker: Any = None,
-    batch_size: int = 10,
-    expect_pending: int = 0,
-    **risk: Any,
-) -> list[tuple[str, str, int | None]]:
-    """The decisions (decision, reason, order usdc) in the order they were made."""
+def executor_for(
+    tmp_path: Path, market: Market, clock: ManualClock, broker: Any = None, batch_size: int = 10, **risk: Any
+) -> tuple[Executor, Store]:
     db = tmp_path / "x.db"
     settings = parse_settings(
         {
@@ -114,8 +106,22 @@ def run(
     )
     store = Store.open(db)
     store.init_paper("paper", 1000 * U, clock.now())
+    return Executor(store, market, broker or PaperBroker(), settings, clock), store  # type: ignore[arg-type]
+
+
+def run(
+    tmp_path: Path,
+    fills: list[Fill],
+    market: Market,
+    clock: ManualClock,
+    broker: Any = None,
+    batch_size: int = 10,
+    expect_pending: int = 0,
+    **risk: Any,
+) -> list[tuple[str, str, int | None]]:
+    """The decisions (decision, reason, order usdc) in the order they were made."""
+    executor, store = executor_for(tmp_path, market, clock, broker, batch_size, **risk)
     store.save_fills(fills, {}, clock.now())
-    executor = Executor(store, market, broker or PaperBroker(), settings, clock)  # type: ignore[arg-type]
     assert asyncio.run(executor.run_pending()) == len(fills) - expect_pending
     out = [(str(r["decision"]), str(r["reason"]), r["order_usdc"]) for r in store.copy_rows(0)][::-1]
     store.close()
@@ -302,3 +308,49 @@ def test_shares_of_a_sell_whose_answer_was_lost_are_not_sold_again_in_the_same_r
     ]
     decisions = run(tmp_path, fills, market, clock, LostFirstAnswer(lose=2), expect_pending=1)
     assert decisions == [("filled", "copied", 10 * U), ("filled", "mirrored leader sell", 4_500_000)]  # 10 x 0.45
+
+
+def test_a_run_counts_what_it_decided_and_what_waits(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    deep = book(T1, [("0.50", "100000")])
+    market = Market({T1: deep, T2: UpstreamUnavailable("clob POST /books: HTTP 503")})
+    executor, store = executor_for(tmp_path, market, clock)
+    try:
+        store.save_fills([leader_buy(i, T1 if i < 3 else T2) for i in range(5)], {}, clock.now())
+        assert asyncio.run(executor.run_pending()) == 3
+        assert executor.deferred == 2, "the two fills without a book wait for the next cycle"
+        market._books[T2] = book(T2, [("0.50", "100000")])
+        assert (asyncio.run(executor.run_pending()), executor.deferred) == (2, 0)
+        assert (asyncio.run(executor.run_pending()), executor.deferred) == (0, 0)  # nothing left to decide
+    finally:
+        store.close()
+
+
+class FailsFirst(PaperBroker):
+    """The exchange refuses the first ``n`` orders, then fills them on the paper book."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
+        if self.left > 0:
+            self.left -= 1
+            raise OrderRejected("clob: HTTP 400: order rejected")
+        return await super().submit(order)
+
+
+def test_the_failure_streak_counts_failed_orders_and_a_fill_resets_it(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    market = Market({T1: book(T1, [("0.50", "100000")])})
+    executor, store = executor_for(tmp_path, market, clock, FailsFirst(2), batch_size=1)
+    try:
+        store.save_fills([leader_buy(i, T1) for i in range(2)], {}, clock.now())
+        asyncio.run(executor.run_pending())
+        assert store.risk_state().consecutive_failures == 2
+        store.save_fills([leader_buy(i, T1) for i in range(2, 4)], {}, clock.now())
+        asyncio.run(executor.run_pending())  # both fill: the streak is over
+        assert store.risk_state().consecutive_failures == 0
+        decisions = [str(r["decision"]) for r in store.copy_rows(0)][::-1]
+        assert decisions == ["failed", "failed", "filled", "filled"]
+    finally:
+        store.close()
