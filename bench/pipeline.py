@@ -61,7 +61,8 @@ from copybot.trading.executor import Executor
 MODE = "paper"
 BANKROLL = 10**12 * UNIT  # never the limit: every copy is sized, walked and stored
 HISTORY = 20_000  # stored fills of one leader: about 90 days (the retention) of an active trader
-RISK = {"sizing": "fixed", "fixed_usdc": 10, "max_slippage": "0.2", "max_trade_age_s": 10**9}
+# the longest trade age allowed (30 days): the stream's fills are fresh anyway
+RISK = {"sizing": "fixed", "fixed_usdc": 10, "max_slippage": "0.2", "max_trade_age_s": 30 * 86_400}
 
 
 def bench_settings(db: Path, **extra: Any) -> Settings:
