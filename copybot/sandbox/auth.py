@@ -148,6 +148,11 @@ class ApiKeys:
         with self._lock:
             return self._keys.setdefault(key.api_key, key)
 
+    def of(self, address: str) -> list[str]:
+        """The API keys of an address, oldest first (what ``GET /auth/api-keys`` lists)."""
+        with self._lock:
+            return [k.api_key for k in self._keys.values() if k.address == address]
+
     def check_l2(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> ApiKey:
         """The key behind valid L2 headers for this request; :class:`AuthError` otherwise."""
         api_key = _header(headers, "poly_api_key", L2_INVALID)

@@ -2,7 +2,9 @@
 order), on top of :class:`~copybot.sandbox.trading.Clob`.
 
 L1 (wallet signature): ``POST /auth/api-key`` (400 ``Could not create api key`` if it exists),
-``GET /auth/derive-api-key`` → ``{"apiKey", "secret", "passphrase"}``.
+``GET /auth/derive-api-key`` → ``{"apiKey", "secret", "passphrase"}``. ``GET /auth/api-keys`` (L2)
+lists the caller's keys, ``{"apiKeys": [key, …]}``: ``polymarket-client`` asks it to check the
+credentials it was given before trading with them.
 
 L2 (API key HMAC; 401 ``Unauthorized/Invalid api key``): ``POST /order``, ``POST /orders``
 (a list; one answer per order, failures as ``{"success": false, "errorMsg": …}`` with HTTP 200),
@@ -104,6 +106,10 @@ def trading_routes(sandbox: Sandbox) -> list[Route]:
     async def derive_key(request: Request) -> JSONResponse:
         address, nonce = recover_l1(request.headers)
         return JSONResponse(clob.keys.derive(address, nonce).to_json())
+
+    async def list_keys(request: Request) -> JSONResponse:
+        key = await l2(request)
+        return JSONResponse({"apiKeys": clob.keys.of(key.address)})
 
     async def order(request: Request) -> JSONResponse:
         key = await l2(request)
@@ -211,6 +217,7 @@ def trading_routes(sandbox: Sandbox) -> list[Route]:
     return [
         Route("/auth/api-key", create_key, methods=["POST"]),
         Route("/auth/derive-api-key", derive_key),
+        Route("/auth/api-keys", list_keys),
         Route("/order", order, methods=["POST", "DELETE"]),
         Route("/orders", orders, methods=["POST", "DELETE"]),
         Route("/cancel-all", cancel_all, methods=["DELETE"]),

@@ -145,6 +145,17 @@ def test_credentials_are_derived_repeatably_and_created_once(env: Env) -> None:
         assert again.derive_api_key() == first
 
 
+def test_the_api_keys_of_the_caller_are_listed_for_a_credentials_check(env: Env) -> None:
+    """GET /auth/api-keys (L2): polymarket-client checks credentials it was given against this list."""
+    client = env.client
+    assert client.get_api_keys() == {"apiKeys": [client.creds.api_key]}
+    other = client.create_api_key(nonce=9)
+    assert client.get_api_keys() == {"apiKeys": [client.creds.api_key, other.api_key]}
+    stranger = ClobClient(host=env.running.urls["clob"], chain_id=137, key=Account.create().key.hex())
+    stranger.set_api_creds(stranger.create_or_derive_api_key())
+    assert stranger.get_api_keys() == {"apiKeys": [stranger.creds.api_key]}  # never another wallet's keys
+
+
 def test_l1_headers_must_be_signed_by_the_address(env: Env) -> None:
     other: LocalAccount = Account.create()
     headers = ClobClient(host=env.running.urls["clob"], chain_id=137, key=other.key.hex())._l1_headers()
