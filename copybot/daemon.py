@@ -267,8 +267,10 @@ def _install_signal_handlers(handler: Callable[[], None]) -> list[signal.Signals
         try:
             loop.add_signal_handler(sig, handler)
             installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread
-            pass
+        except (NotImplementedError, RuntimeError):
+            # off Unix (NotImplementedError) or off the main thread (RuntimeError: tests and benchmarks
+            # run watch in a thread): no handler for it, the run ends by its duration or its caller
+            log.debug("no handler for %s in this thread", sig.name)
     return installed
 
 

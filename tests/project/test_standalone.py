@@ -1,6 +1,6 @@
 """A clone anywhere works: nothing in the project reads a path outside its own checkout.
 
-The tracked files are copied into a directory that holds nothing else (no ``../shared`` beside it),
+The tracked files are copied into a directory that holds nothing else (no sibling folder beside it),
 and a part of the suite runs there under an audit hook that records every file or directory the
 run opens in the original checkout or beside it. The part: every test module imported (collection),
 every fixture loaded, the decoding, sandbox wire-format and ``init`` tests run.
