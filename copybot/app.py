@@ -61,6 +61,7 @@ class App:
         }
 
     async def aclose(self) -> None:
+        await self.broker.close()
         await self.source.aclose()
         for upstream in self.upstreams.values():
             await upstream.aclose()
@@ -99,13 +100,23 @@ def build_broker(settings: Settings, private_key: str | None) -> Broker:
     if not private_key:
         raise ConfigError("live.private_key_env: live mode needs the wallet's private key")
     from copybot.brokers.live import LiveBroker  # the CLOB SDK is imported only for live trading
+    from copybot.brokers.sdk_private import PRODUCTION_URLS, Endpoints
+    from copybot.config.secrets import api_credentials
 
     live = settings.live
+    endpoints = Endpoints(
+        clob=settings.clob.url,
+        gamma=settings.gamma.url,
+        data=PRODUCTION_URLS["data"],
+        relayer=live.relayer_url,
+        rpc=live.rpc_url,
+    )
     return LiveBroker(
-        settings.clob.url,
+        endpoints,
         private_key,
         signature_type=live.signature_type,
         funder=live.funder or None,
+        credentials=api_credentials(settings),
         order_type=live.order_type,
         max_concurrency=live.max_concurrency,
     )

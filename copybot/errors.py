@@ -47,7 +47,9 @@ class TransientError(CopybotError):
 
 
 class RateLimited(TransientError):
-    pass
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the upstream asked us to wait (Retry-After), if it said
 
 
 class UpstreamUnavailable(TransientError):
@@ -60,6 +62,11 @@ class UpstreamRestarting(UpstreamUnavailable):
 
 class OrderOutcomeUnknown(UpstreamUnavailable):
     """An order may or may not have executed; its intent stays open until looked up."""
+
+
+class OrderPending(OrderOutcomeUnknown):
+    """The exchange accepted the order but has not decided it yet (``delayed``, or resting ``live``):
+    its intent stays open and it is looked up again on later cycles, never sent again."""
 
 
 class MalformedResponse(TransientError):

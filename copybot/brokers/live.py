@@ -1,208 +1,217 @@
-"""Live trading on the Polymarket CLOB V2 — the only module that imports ``py_clob_client_v2``.
+"""Live trading on the Polymarket CLOB through ``polymarket-client`` (the maintained SDK), the
+only module with a network conversation in its hands; imported only in live mode.
 
-The SDK is synchronous (a module-level httpx client), so every call runs in a worker thread via
-``asyncio.to_thread``, bounded by a semaphore. SDK answers and exceptions are translated here:
-dicts become :class:`OrderResult`, errors become the error tree (``copybot.errors``) or a
-:class:`Skip`. The private key lives only inside the SDK's signer; it is never logged, stored,
-or put into an exception message.
+The SDK's async client runs on copybot's event loop (no thread hop). Orders are market orders
+(FOK by default, FAK configurable) bounded by the worst acceptable price. They are *created*
+(signed, no network beyond market metadata) and then *posted*; the SDK's ``place_*`` helpers are
+never used, because they send on-chain approvals on their own. :meth:`LiveBroker.prepare` signs
+an order and computes its exchange id (``order_id.order_hash``), which the caller stores as the
+order's intent before :meth:`LiveBroker.submit` sends it; after a crash or a ``delayed`` answer,
+:meth:`LiveBroker.lookup` asks the CLOB what became of that id before anything is resent.
 
-Orders are market orders (FOK by default, FAK configurable) whose ``price`` is the worst
-acceptable price. Before an order is sent, :meth:`LiveBroker.prepare` signs it and computes its
-exchange order id (the EIP-712 order hash), which the caller stores as the order intent; after a
-crash, :meth:`LiveBroker.lookup` asks the CLOB what became of that id before anything is resent.
+The wallet: the settings name the funder and its kind (``live.signature_type``); :meth:`start`
+refuses a funder that is not that kind of wallet for the key (the SDK would silently treat an
+unknown address as a session key's deposit wallet). The private key lives only inside the SDK's
+signer and the closure that creates the client; it is never logged, stored or put in a message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from dataclasses import asdict
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Literal
 
-from py_clob_client_v2.client import ClobClient
-from py_clob_client_v2.clob_types import (
-    AssetType,
-    BalanceAllowanceParams,
-    MarketOrderArgsV2,
-    OrderType,
-    PartialCreateOrderOptions,
-    TradeParams,
+from eth_account import Account
+from polymarket import (
+    ApiKeyCreds,
+    AsyncSecureClient,
+    PolymarketError,
+    RequestRejectedError,
+    UserInputError,
 )
-from py_clob_client_v2.config import get_contract_config
-from py_clob_client_v2.exceptions import PolyException
-from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
 
 from copybot.brokers.base import PreparedOrder
+from copybot.brokers.live_answers import classify, from_answer
+from copybot.brokers.order_id import order_hash, signed_for
+from copybot.brokers.sdk_private import WALLET_KINDS, Endpoints, environment, refresh_balance, wallet_kind
+from copybot.clock import Clock, SystemClock
+from copybot.config.settings import LiveSettings
 from copybot.errors import (
     CheckFailed,
-    CopybotError,
-    InsufficientFunds,
+    ConfigError,
     OrderNotFilled,
-    OrderOutcomeUnknown,
+    OrderPending,
     OrderRejected,
-    OrderVersionChanged,
-    OrderVersionMismatch,
     RateLimited,
-    SkipError,
-    UpstreamRestarting,
-    UpstreamUnavailable,
-    error_for_status,
 )
 from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, from_units, to_units
-from copybot.protocol import CENT, CHAIN_ID
-from copybot.upstream.http import cap_recursion_limit
+from copybot.protocol import CENT, CTF_EXCHANGE_V2, LOT, NEG_RISK_EXCHANGE_V2
 
 log = logging.getLogger(__name__)
-cap_recursion_limit()  # eth_account imports py_ecc, which raised it to 100,000 (see copybot.upstream.http)
+KIND_NAMES = {
+    "EOA": "an EOA",
+    "POLY_PROXY": "a proxy wallet",
+    "GNOSIS_SAFE": "a Safe",
+    "DEPOSIT_WALLET": "a deposit wallet",
+}
+PENDING_ORDER_STATUSES = frozenset({"LIVE", "DELAYED", "ORDER_STATUS_LIVE", "ORDER_STATUS_DELAYED"})
+FAILED_TRADE = "FAILED"
+DEFAULT_RETRY_AFTER_S = 1.0
 
 
-def _message(exc: PolyException) -> str:
-    """The CLOB's error text, without anything from our request (no headers, no key)."""
-    msg = getattr(exc, "error_msg", None)
-    if isinstance(msg, dict):
-        msg = msg.get("error") or msg.get("errorMsg") or ""
-    return str(msg or type(exc).__name__)[:200]
+def check_wallet_kind(address: str, wallet: str, kind: str) -> None:
+    """``wallet`` must be the ``kind`` of wallet of the key whose address is ``address`` (checked
+    offline, as the SDK classifies it); :class:`ConfigError` naming the setting otherwise."""
+    detected = wallet_kind(address, wallet)
+    if detected == kind:
+        return
+    want = f"{KIND_NAMES[kind]} (live.signature_type {WALLET_KINDS.index(kind)})"
+    if detected is None:
+        raise ConfigError(f"live.funder: {wallet} is not a wallet of this key's address {address}; expected {want}")
+    raise ConfigError(f"live.funder: {wallet} is {KIND_NAMES[detected]} of this key, not {want}")
 
 
-def classify(exc: PolyException) -> CopybotError:
-    """An SDK error -> the error tree. The status decides first (``errors.error_for_status``); a 4xx
-    is then told apart by the CLOB's own error text (production bodies, protocol.md §6)."""
-    status = getattr(exc, "status_code", None)
-    text = _message(exc)
-    lowered = text.lower()
-    if status is None:
-        return UpstreamUnavailable(f"clob: no answer: {text}")
-    if status == 429 or status == 425 or status >= 500:
-        return error_for_status(status, "clob", text)
-    if "fully filled or killed" in lowered or "couldn't be fully filled" in lowered:
-        return OrderNotFilled(f"not filled: FOK order killed ({text})")
-    if "balance" in lowered or "allowance" in lowered:
-        return InsufficientFunds(f"clob: {text}")
-    if "version" in lowered:
-        return OrderVersionMismatch(f"clob: order version mismatch: {text}")
-    if "tick" in lowered:
-        return OrderRejected(f"clob: tick size: {text}")
-    if "minimum" in lowered or "lower than" in lowered:
-        return OrderRejected(f"clob: below minimum size: {text}")
-    return OrderRejected(f"clob: HTTP {status}: {text}")
-
-
-def _amount(value: object) -> int:
-    try:
-        return to_units(Decimal(str(value or "0")))
-    except InvalidOperation:
-        raise UpstreamUnavailable("clob: POST /order answer has a malformed amount") from None
-
-
-def fill_from_answer(intent: OrderIntent, answer: dict[str, Any]) -> OrderResult | Skip:
-    """POST /order's answer -> what we really got. BUY: making = pUSD paid, taking = shares
-    received; SELL: making = shares sold, taking = pUSD received. Production writes them as
-    decimal strings in pUSD and shares ("4.599999"), "" when nothing matched."""
-    if not answer.get("success", False) or answer.get("errorMsg"):
-        return Skip(Reason.REJECTED, f"rejected: {str(answer.get('errorMsg') or 'order not accepted')[:200]}")
-    making, taking = _amount(answer.get("makingAmount")), _amount(answer.get("takingAmount"))
-    if making <= 0 or taking <= 0:
-        return Skip(Reason.NOT_FILLED, f"not filled: order {answer.get('status', 'unmatched')}")
-    if intent.side is Side.BUY:
-        return OrderResult(shares=taking, collateral=making)
-    return OrderResult(shares=making, collateral=taking)
-
-
-def _sdk_float(value: Decimal) -> float:
-    """The SDK takes floats and floors ``x * 100``: 0.58 * 100 = 57.99999… would lose a cent.
-    A nudge far below any tick keeps the value the SDK sees at the Decimal we decided."""
-    return float(value) + 1e-9
+def wallet_of(live: LiveSettings, private_key: str) -> tuple[str, str, str]:
+    """(key address, funds holder, wallet kind) of the live settings."""
+    address = Account.from_key(private_key).address
+    return address, live.funder or address, WALLET_KINDS[live.signature_type]
 
 
 class LiveBroker:
     mode = "live"
     can_lose_answers = True
-    trades_positions = False  # py-clob-client-v2 signs CLOB V2 orders for CTF tokens only
+    trades_positions = False  # the sandbox has no ExchangeV3 position markets to prove it on yet
 
     def __init__(
         self,
-        host: str,
+        endpoints: Endpoints,
         private_key: str,
         *,
-        chain_id: int = CHAIN_ID,
         signature_type: int = 0,
         funder: str | None = None,
+        credentials: ApiKeyCreds | None = None,
         order_type: str = "FOK",
         max_concurrency: int = 4,
+        clock: Clock | None = None,
     ) -> None:
-        def new_client() -> ClobClient:
-            return ClobClient(host, chain_id=chain_id, key=private_key, signature_type=signature_type, funder=funder)
+        self.address = Account.from_key(private_key).address
+        self.wallet = funder or self.address
+        self.kind = WALLET_KINDS[signature_type]
+        self._endpoints = endpoints
+        self._order_type: Literal["FAK", "FOK"] = "FAK" if order_type == "FAK" else "FOK"
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self._clock = clock or SystemClock()
+        self._not_before = 0.0  # monotonic time before which no order is posted (a 429's Retry-After)
+
+        async def new_client() -> AsyncSecureClient:
+            return await AsyncSecureClient.create(
+                private_key=private_key,
+                wallet=self.wallet,
+                environment=environment(endpoints),
+                credentials=credentials,
+            )
 
         self._new_client = new_client  # the key stays inside the SDK's signer and this closure only
-        self._client = new_client()
-        self._chain_id = chain_id
-        self._order_type = OrderType.FAK if order_type == "FAK" else OrderType.FOK
-        self._sem = asyncio.Semaphore(max_concurrency)
-        self.address = self._client.get_address()
+        self._client: AsyncSecureClient | None = None
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        async with self._sem:
-            try:
-                return await asyncio.to_thread(fn, *args)
-            except PolyException as exc:
-                raise classify(exc) from None
+    def check_kind(self) -> None:
+        check_wallet_kind(self.address, self.wallet, self.kind)
 
     async def start(self) -> None:
-        """The L2 API credentials of the key: derived when they exist (every start but the first),
-        created otherwise. The SDK's own create-then-derive logged an ERROR on every start."""
+        """Check the wallet kind, then open the SDK client: it validates or derives the CLOB API
+        credentials and, for a proxy/Safe/deposit wallet, asks the relayer that it is deployed."""
+        self.check_kind()
+        if self._client is not None:
+            return
         try:
-            creds = await self._run(self._client.derive_api_key)
-        except SkipError:  # none yet for this key (the CLOB refuses to derive): create them, once
-            creds = await self._run(self._client.create_api_key)
-        self._client.set_api_creds(creds)
+            client = await self._new_client()
+        except UserInputError as exc:
+            raise ConfigError(f"live.funder: {str(exc)[:200]}") from None
+        except PolymarketError as exc:
+            raise classify(exc, sent=False) from None
+        if client.wallet_type != self.kind:
+            await client.close()
+            raise ConfigError(f"live.funder: the SDK took {self.wallet} for {KIND_NAMES[client.wallet_type]}")
+        self._client = client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def _sdk(self) -> AsyncSecureClient:
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        return self._client
+
+    def _throttle(self) -> None:
+        wait = self._not_before - self._clock.monotonic()
+        if wait > 0:
+            raise RateLimited(f"clob: rate limited, orders wait {wait:.1f} s more (Retry-After)", wait)
+
+    def _rate_limited(self, exc: RateLimited) -> RateLimited:
+        self._not_before = self._clock.monotonic() + (exc.retry_after or DEFAULT_RETRY_AFTER_S)
+        return exc
 
     async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:
         if intent.worst_price is None:
             return Skip(Reason.INVALID, "invalid: a live order needs a worst acceptable price")
-        if intent.side is Side.SELL:
-            # right after a BUY the CLOB's balance cache may not show the shares yet
-            params = BalanceAllowanceParams(asset_type=AssetType.CONDITIONAL, token_id=str(intent.token_id))
-            await self._run(self._client.update_balance_allowance, params)
-        amount = from_units(intent.amount - intent.amount % CENT)  # whole cents, rounded down
-        args = MarketOrderArgsV2(
-            token_id=str(intent.token_id),
-            amount=_sdk_float(amount),
-            side=intent.side.value,
-            price=min(_sdk_float(intent.worst_price), float(1 - book.tick_size)),
-            order_type=self._order_type,
-        )
-        options = PartialCreateOrderOptions(tick_size=str(book.tick_size), neg_risk=book.neg_risk)
-        signed = await self._run(self._client.create_market_order, args, options)
-        return PreparedOrder(self._order_hash(signed, book.neg_risk), intent, signed)
+        self._throttle()
+        client = await self._sdk()
+        tick = book.tick_size
+        token = str(intent.token_id)
+        try:
+            async with self._sem:
+                if intent.side is Side.SELL:  # right after a BUY the CLOB's cached view may lack the shares
+                    await refresh_balance(client, "CONDITIONAL", token)
+                if intent.side is Side.BUY:
+                    bound = min(intent.worst_price, 1 - tick).quantize(tick, ROUND_FLOOR)
+                    amount = from_units(intent.amount - intent.amount % CENT)  # whole cents, rounded down
+                    signed = await client.create_market_order(
+                        token_id=token, side="BUY", amount=amount, max_price=bound, order_type=self._order_type
+                    )
+                else:
+                    bound = max(intent.worst_price, tick).quantize(tick, ROUND_CEILING)
+                    shares = from_units(intent.amount - intent.amount % LOT)
+                    signed = await client.create_market_order(
+                        token_id=token, side="SELL", shares=shares, min_price=bound, order_type=self._order_type
+                    )
+        except PolymarketError as exc:
+            raise self._error(exc, sent=False) from None
+        fields = asdict(signed)
+        return PreparedOrder(self._order_id(fields, book.neg_risk), intent, signed)
 
-    def _order_hash(self, signed: Any, neg_risk: bool) -> str:
-        config = get_contract_config(self._chain_id)
-        exchange = config.neg_risk_exchange_v2 if neg_risk else config.exchange_v2
-        builder = ExchangeOrderBuilderV2(exchange, self._chain_id, self._client.signer)
-        return str(builder.build_order_hash(builder.build_order_typed_data(signed))).lower()
+    def _order_id(self, fields: dict[str, Any], neg_risk: bool) -> str:
+        """The hash under the exchange the SDK signed for: the book's neg-risk flag says which,
+        the signature confirms it (the SDK reads the flag from its own market metadata)."""
+        first, second = (NEG_RISK_EXCHANGE_V2, CTF_EXCHANGE_V2) if neg_risk else (CTF_EXCHANGE_V2, NEG_RISK_EXCHANGE_V2)
+        for exchange in (first, second):
+            digest = order_hash(fields, exchange)
+            if signed_for(fields, digest):
+                return digest
+        raise OrderRejected("clob: the signed order matches neither exchange; not sent")
+
+    def _error(self, exc: Exception, *, sent: bool) -> Exception:
+        error = classify(exc, sent=sent)
+        if isinstance(error, RateLimited):
+            return self._rate_limited(error)
+        return error
 
     async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
+        self._throttle()
+        client = await self._sdk()
         try:
-            answer = await self._run(self._client.post_order, order.payload, self._order_type)
-        except OrderNotFilled as exc:
-            return Skip(Reason.NOT_FILLED, str(exc))
-        except OrderVersionMismatch as exc:
-            # The exchange moved to a new order version. The SDK caches the version and cannot
-            # see the mismatch when signing and posting are separate calls: start a fresh client
-            # (same credentials) so the next attempt is signed for the new version.
-            creds = self._client.creds
-            self._client = self._new_client()
-            self._client.set_api_creds(creds)
-            raise OrderVersionChanged(f"{exc}; the order will be signed again") from None
-        except (RateLimited, UpstreamRestarting):
-            raise  # refused before matching (429, or 425 while the engine restarts): nothing executed
-        except UpstreamUnavailable as exc:
-            raise OrderOutcomeUnknown(str(exc)) from None  # a lost answer: the order may have executed
-        if not isinstance(answer, dict):
-            # The order may have executed (the SDK returns a truncated body as a string): the
-            # outcome is unknown, so the intent stays open and is looked up before any resend.
-            raise OrderOutcomeUnknown("clob: POST /order answer is not an object")
-        return fill_from_answer(order.intent, answer)
+            async with self._sem:
+                answer = await client.post_order(order.payload)
+        except PolymarketError as exc:
+            error = self._error(exc, sent=True)
+            if isinstance(error, OrderNotFilled):  # a FOK killed as an HTTP 400: nothing matched
+                return Skip(Reason.NOT_FILLED, str(error))
+            raise error from None
+        return from_answer(order.intent, answer)
 
     async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:
         prepared = await self.prepare(intent, book)
@@ -211,23 +220,34 @@ class LiveBroker:
         return await self.submit(prepared)
 
     async def lookup(self, order_id: str) -> OrderResult | None:
-        """What became of an order we may have sent: its fill (from its trades), or None if the
-        CLOB never saw it (so it is safe to decide again)."""
+        """What became of an order we may have sent: its fill (its trades that did not fail), None
+        if the CLOB never saw it (so it may be decided again), :class:`OrderPending` while the CLOB
+        has not decided it (``delayed`` or resting)."""
+        client = await self._sdk()
         try:
-            order = await self._run(self._client.get_order, order_id)
-        except SkipError:
-            return None  # 404 "order not found": never accepted
-        if not isinstance(order, dict) or not order:
-            return None
+            async with self._sem:
+                order = await client.get_order(order_id=order_id)
+        except RequestRejectedError as exc:
+            if exc.status == 404:
+                return None  # "order not found": never accepted
+            raise classify(exc, sent=False) from None
+        except PolymarketError as exc:
+            raise classify(exc, sent=False) from None
+        status = order.status.upper()
+        if status in PENDING_ORDER_STATUSES:
+            raise OrderPending(f"clob: order {order_id} is still {order.status.lower()}")
         shares = collateral = 0
-        for trade_id in order.get("associate_trades") or []:
-            trades = await self._run(self._client.get_trades, TradeParams(id=trade_id), True)
-            for trade in trades if isinstance(trades, list) else []:
-                if trade.get("id") != trade_id or str(trade.get("status", "")).upper() == "FAILED":
+        for trade_id in order.associate_trades or ():
+            try:
+                async with self._sem:
+                    page = await client.list_account_trades(id=trade_id).first_page()
+            except PolymarketError as exc:
+                raise classify(exc, sent=False) from None
+            for trade in page.items:
+                if trade.id != trade_id or trade.status == FAILED_TRADE:
                     continue
-                size, price = Decimal(str(trade.get("size") or 0)), Decimal(str(trade.get("price") or 0))
-                shares += to_units(size)
-                collateral += to_units(size * price)
+                shares += to_units(trade.size)
+                collateral += to_units(trade.size * trade.price)
         return OrderResult(shares, collateral)
 
     async def balance(self) -> int | None:
@@ -237,24 +257,30 @@ class LiveBroker:
         return None  # redeemed on chain, outside copybot: the position waits as redeemable
 
     async def check_wallet(self) -> str:
-        """The pUSD balance and the exchange contracts' allowances: money to trade and leave to move it."""
-        params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
-        answer = await self._run(self._client.get_balance_allowance, params)
-        answer = answer if isinstance(answer, dict) else {}
-        allowances = answer.get("allowances") or {}
-        values = [int(v) for v in allowances.values()] if isinstance(allowances, dict) else []
-        balance = int(answer.get("balance", 0))
-        cash = from_units(balance).quantize(from_units(CENT))
-        if balance <= 0:
-            raise CheckFailed("wallet holds no pUSD: fund it before trading")
+        """The wallet's kind, its pUSD balance and the exchanges' allowances: money to trade and
+        leave to move it."""
+        self.check_kind()
+        client = await self._sdk()
+        try:
+            answer = await client.get_balance_allowance(asset_type="COLLATERAL")
+        except PolymarketError as exc:
+            raise classify(exc, sent=False) from None
+        cash = from_units(answer.balance).quantize(from_units(CENT))
+        kind = KIND_NAMES[self.kind]
+        if answer.balance <= 0:
+            raise CheckFailed(f"{kind} {self.wallet} holds no pUSD: fund it before trading")
+        values = list(answer.allowances.values())
         if not values or min(values) <= 0:
-            raise CheckFailed(f"balance {cash} pUSD but an exchange allowance is 0: approve it first")
-        return f"balance {cash} pUSD, allowances set"
+            raise CheckFailed(f"{kind} holds {cash} pUSD but an exchange allowance is 0: approve it first")
+        return f"{kind} {self.wallet}: balance {cash} pUSD, allowances set"
 
     async def collateral_balance(self) -> int:
-        params = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
-        # the CLOB's cached balance shows what an order gave at once but what it received (a
-        # SELL's proceeds) only after a refresh: without it cash looks short by the last sales
-        await self._run(self._client.update_balance_allowance, params)
-        answer = await self._run(self._client.get_balance_allowance, params)
-        return int(answer.get("balance", 0)) if isinstance(answer, dict) else 0
+        client = await self._sdk()
+        try:
+            async with self._sem:
+                # the cached view shows a SELL's proceeds only after a refresh: cash would look short
+                await refresh_balance(client, "COLLATERAL")
+                answer = await client.get_balance_allowance(asset_type="COLLATERAL")
+        except PolymarketError as exc:
+            raise classify(exc, sent=False) from None
+        return int(answer.balance)

@@ -79,6 +79,9 @@ class PaperBroker:
     async def start(self) -> None:
         return None
 
+    async def close(self) -> None:
+        return None
+
     async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:
         return PreparedOrder(f"paper-{uuid.uuid4().hex}", intent, book)
 

@@ -226,9 +226,12 @@ def health(
         key = api_key(settings)
         wallet_key = None
         if settings.mode == "live":
-            from copybot.config.secrets import private_key
+            from copybot.brokers.live import check_wallet_kind, wallet_of
+            from copybot.config.secrets import api_credentials, private_key
 
             wallet_key = private_key(settings)
+            api_credentials(settings)
+            check_wallet_kind(*wallet_of(settings.live, wallet_key))  # a wrong funder/kind pair: exit 2
     except ConfigError as exc:
         if as_json and not quiet:
             typer.echo(json.dumps(settings_failure(str(exc)), indent=2))

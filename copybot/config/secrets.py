@@ -10,9 +10,13 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from copybot.config.settings import Settings
 from copybot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from polymarket import ApiKeyCreds
 
 
 def _check(key: str, where: str) -> str:
@@ -44,3 +48,20 @@ def private_key(settings: Settings, environ: Mapping[str, str] | None = None) ->
             "(or set live.private_key_file to a 0600 file)"
         )
     return _check(value, f"live.private_key_env: {live.private_key_env}")
+
+
+def api_credentials(settings: Settings, environ: Mapping[str, str] | None = None) -> ApiKeyCreds | None:
+    """CLOB API credentials created elsewhere (``<live.api_credentials_env>_KEY``, ``_SECRET``,
+    ``_PASSPHRASE``), or None when none is set: the broker then derives them from the key."""
+    env = os.environ if environ is None else environ
+    prefix = settings.live.api_credentials_env
+    names = [f"{prefix}_{part}" for part in ("KEY", "SECRET", "PASSPHRASE")]
+    values = [env.get(n, "").strip() for n in names]
+    if not any(values):
+        return None
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise ConfigError(f"live.api_credentials_env: {', '.join(missing)} not set (set all three, or none)")
+    from polymarket import ApiKeyCreds  # live mode only
+
+    return ApiKeyCreds(key=values[0], secret=values[1], passphrase=values[2])

@@ -245,6 +245,11 @@ class LiveSettings(_Section):
     funder: str = ""  # the proxy/safe/deposit wallet holding the funds (required for types 1-3)
     order_type: Literal["FOK", "FAK"] = "FOK"
     max_concurrency: int = Field(4, ge=1, le=32)
+    # CLOB API credentials made elsewhere: <prefix>_KEY, <prefix>_SECRET, <prefix>_PASSPHRASE in the
+    # environment (all three, or none: then they are derived from the key)
+    api_credentials_env: str = "COPYBOT_CLOB_API"
+    relayer_url: BaseUrl = "https://relayer-v2.polymarket.com"  # asked whether a wallet is deployed
+    rpc_url: BaseUrl = "https://polygon.drpc.org"  # what the SDK reads the chain through
 
     @field_validator("funder", mode="before")
     @classmethod

@@ -217,8 +217,11 @@ async def _wallet(settings: Settings, private_key: str) -> str:
     from copybot.app import build_broker  # imports the CLOB SDK: only in live mode
 
     broker = build_broker(settings, private_key)
-    await broker.start()
-    return await broker.check_wallet()
+    try:
+        await broker.start()
+        return await broker.check_wallet()
+    finally:
+        await broker.close()
 
 
 def _budget(store: Store) -> str:

@@ -1,7 +1,8 @@
 """The sandbox's ASGI app: one port, four upstreams, each under its own prefix.
 
 ``/etherscan/v2/api`` (Etherscan API V2), ``/rpc`` (Polygon JSON-RPC), ``/clob`` (CLOB REST),
-``/gamma`` (Gamma markets) and ``/_sandbox`` (controls, :mod:`~copybot.sandbox.control`).
+``/gamma`` (Gamma markets), ``/relayer`` (Polymarket's relayer, :mod:`.relayer`) and ``/_sandbox``
+(controls, :mod:`~copybot.sandbox.control`).
 Shapes follow the real payloads in tests/fixtures, quirks included: CLOB bids come ascending
 and asks descending, Gamma nests JSON strings, token ids are decimal strings. Numbers that
 production sends as JSON numbers (tick size, minimum size, token price) are sent as numbers;
@@ -30,6 +31,7 @@ from .control import control_routes
 from .core import Sandbox, UnknownToken
 from .gate import FaultGate
 from .orders import OrderError
+from .relayer import relayer_routes
 from .trading_api import trading_routes
 from .web import BadRequest, body_list, error, json_body, parse_token
 
@@ -262,6 +264,7 @@ def build_app(sandbox: Sandbox) -> Starlette:
             Route("/rpc", FaultGate(request_response(rpc_endpoint), "rpc", sandbox.monitor), methods=["POST"]),
             Mount("/clob", app=gated("clob", clob_routes(sandbox) + trading_routes(sandbox))),
             Mount("/gamma", app=gated("gamma", gamma_routes(sandbox))),
+            Mount("/relayer", app=gated("relayer", relayer_routes(sandbox))),
             Mount("/_sandbox", routes=control_routes(sandbox)),
         ],
         exception_handlers=handlers,

@@ -29,6 +29,8 @@ def urls_for(base_url: str) -> dict[str, str]:
         "clob": base_url + "/clob",
         "gamma": base_url + "/gamma",
         "rpc": base_url + "/rpc",
+        "relayer": base_url + "/relayer",
+        "data": base_url + "/data",
     }
 
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from copybot.clock import Clock
 
-UPSTREAMS: Final = ("etherscan", "rpc", "clob", "gamma")
+UPSTREAMS: Final = ("etherscan", "rpc", "clob", "gamma", "relayer")
 # the order of the cumulative bands one draw is compared against
 # new kinds go last: with probability 0 they leave every existing draw where it was
 FAULT_KINDS: Final = ("http_429", "http_5xx", "rate_limit_body", "timeout", "malformed", "http_425")

@@ -1,7 +1,7 @@
 """Signed CLOB orders as ``POST /order`` receives them: parsing, the EIP-712 V2 hash and signer.
 
 The body is ``{"order": {...}, "owner": <api key>, "orderType": "FOK"|"FAK"|"GTC"|"GTD",
-"deferExec": bool, "postOnly": bool}``. A V2 order (``py_clob_client_v2``'s ``order_to_json_v2``)
+"deferExec": bool, "postOnly": bool}``. A V2 order (as ``polymarket-client`` posts it)
 carries ``salt`` (number), ``maker``, ``signer``, ``tokenId``, ``makerAmount``, ``takerAmount``
 (decimal strings, 6-decimal base units), ``side`` ("BUY"/"SELL"), ``expiration``,
 ``signatureType`` (number), ``timestamp`` (ms), ``metadata``, ``builder`` (bytes32) and
@@ -34,9 +34,12 @@ from eth_utils.crypto import keccak
 from copybot.models import Side
 from copybot.protocol import CHAIN_ID
 
+from .wallets import deposit_wallet_signer
+
 INVALID_PAYLOAD: Final = "Invalid order payload"
 VERSION_MISMATCH: Final = "order_version_mismatch"
 INVALID_SIGNATURE: Final = "invalid signature"
+POLY_1271: Final = 3
 ORDER_TYPES: Final = frozenset({"FOK", "FAK", "GTC", "GTD"})
 MARKET_ORDER_TYPES: Final = frozenset({"FOK", "FAK"})
 EXCHANGE_NAME: Final = "Polymarket CTF Exchange"
@@ -185,9 +188,20 @@ def parse_order(body: Any) -> tuple[SignedOrder, str, str]:
     return order, owner, str(order_type)
 
 
-def check_signature(order: SignedOrder, exchange: str) -> None:
-    """The order must be signed by ``order.signer`` for this V2 exchange. Signed for the same
-    exchange with domain version "1" is a version mismatch; anything else an invalid signature."""
+def check_signature(order: SignedOrder, exchange: str, owner: str | None = None) -> None:
+    """The order must be signed by ``order.signer`` for this V2 exchange; for a deposit wallet
+    (type 3, the wallet is the signer) by ``owner`` through the wallet's ERC-1271 check. Signed for
+    the same exchange with domain version "1" is a version mismatch; anything else an invalid
+    signature."""
+    if order.signature_type == POLY_1271:
+        digest = bytes.fromhex(order.order_hash(exchange)[2:])
+        try:
+            raw = bytes.fromhex(order.signature.removeprefix("0x"))
+        except ValueError:
+            raise OrderError(INVALID_SIGNATURE) from None
+        if owner is None or deposit_wallet_signer(order.signer, digest, raw, CHAIN_ID) != owner:
+            raise OrderError(INVALID_SIGNATURE)
+        return
     if order.recover(exchange) == order.signer:
         return
     if order.recover(exchange, version="1") == order.signer:

@@ -31,8 +31,10 @@ order signed under domain version "1" is ``order_version_mismatch`` too), maker 
 key's funds holder, the market still open, the tick (maker/taker within 1% of a tick), minimum
 size (a market BUY at least $1 of collateral, any other order the market's ``min_order_size``
 shares), expiration, duplicate (the same order hash twice), then balance / allowance against the
-CLOB's cached view (:mod:`.ledger`) less what LIVE orders hold back. Signature type 3
-(POLY_1271, deposit wallets) is not simulated.
+CLOB's cached view (:mod:`.ledger`) less what LIVE orders hold back. Account wallets (proxy, Safe,
+deposit wallet) are derived from their owner as production derives them (:mod:`.wallets`); a
+deposit wallet's signature is checked through its ERC-1271 rule. ``deposit_wallet_only`` refuses
+signature types 0-2 as production does for accounts made since 2026-05-04.
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ from typing import TYPE_CHECKING, Any, Final
 from copybot.models import Side
 from copybot.protocol import UNIT, topic_to_address
 
+from .accounts import NOT_OWNER, check_accounts, holder_of
 from .auth import ApiKey, ApiKeys
 from .book import PRICE_SCALE, Market, MarketBook, collateral_for, fmt_units
 from .ledger import COLLATERAL, Balances, Ledger, MakerFill, OrderRecord, Trade
-from .orders import INVALID_SIGNATURE, MARKET_ORDER_TYPES, OrderError, SignedOrder, check_signature, parse_order
+from .orders import MARKET_ORDER_TYPES, OrderError, SignedOrder, check_signature, parse_order
+from .wallets import KINDS, Wallets, derive
 
 if TYPE_CHECKING:
     from .core import Sandbox
@@ -60,8 +64,6 @@ FAK_NOT_FILLED: Final = (
     "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
 )
 NOT_ENOUGH: Final = "not enough balance / allowance"
-NOT_OWNER: Final = "the order owner has to be the owner of the API KEY"
-NOT_SIGNER: Final = "the order signer address has to be the address of the API KEY"
 NO_BOOK: Final = "No orderbook exists for the requested token id"
 INVALID_EXPIRATION: Final = "invalid expiration"
 CROSSES: Final = "invalid post-only order: order crosses book"
@@ -83,24 +85,33 @@ class Clob:
         self._rng = random.Random(seed * 3_000_003 + 41)
         self.keys = ApiKeys(seed)
         self.ledger = Ledger()
-        self.funders: dict[str, str] = {}  # owner EOA -> its proxy / safe (signature types 1, 2)
+        self.wallets = Wallets()  # account wallets the relayer deployed (signature types 1, 2, 3)
+        self.deposit_wallet_only = False  # production's rule for new accounts: types 0-2 refused
         self.orders: dict[str, OrderRecord] = {}
         self.trades: list[Trade] = []
         self.page_size = 100  # records per /data/* page
 
     # -- accounts --------------------------------------------------------------------------
 
+    def open_account(self, owner: str, kind: str) -> str:
+        """Deploy ``owner``'s wallet of this kind (proxy | safe | deposit), as Polymarket's relayer
+        does when an account is made: its lowercase address."""
+        return self.wallets.deploy(_address(owner), kind).address
+
     def fund(self, address: str, usdc: Decimal, owner: str | None = None) -> None:
         """Deposit ``usdc`` pUSD to ``address`` (seen by the CLOB at once). With ``owner``, the
-        address is that EOA's proxy / safe: orders of signature type 1 or 2 signed by the owner
-        must name it as maker."""
+        address must be one of that EOA's wallets (proxy, Safe or deposit wallet, derived as
+        production does); it is deployed if it is not yet."""
         address = _address(address)
         units = usdc * UNIT
         if units != units.to_integral_value() or units <= 0:
             raise ValueError(f"usdc {usdc} must be positive with at most 6 decimals")
+        if owner is not None:
+            kind = next((k for k in KINDS if derive(_address(owner), k) == address), None)
+            if kind is None:
+                raise ValueError(f"{address} is not a proxy, Safe or deposit wallet of {owner}")
+            self.wallets.deploy(_address(owner), kind)
         with self._sandbox._lock:
-            if owner is not None:
-                self.funders[_address(owner)] = address
             self.ledger.deposit(address, COLLATERAL, int(units))
             self.ledger.refresh(address, COLLATERAL, self._sandbox.clock.monotonic())
 
@@ -109,8 +120,8 @@ class Clob:
             return self.ledger.balances(_address(address))
 
     def holder(self, key: ApiKey, signature_type: int) -> str | None:
-        """Whose balance a request with this key and signature type is about."""
-        return key.address if signature_type == 0 else self.funders.get(key.address)
+        """Whose balance a request with this key and signature type is about (None: no such wallet)."""
+        return holder_of(self.wallets, key.address, signature_type)
 
     def balance_allowance(self, holder: str | None, asset: int, *, update: bool) -> int:
         """The CLOB's view of a balance (refreshed from the chain first if ``update``)."""
@@ -129,19 +140,13 @@ class Clob:
         order, owner, order_type = parse_order(body)
         if owner != key.api_key:
             raise OrderError(NOT_OWNER)
-        if order.signer != key.address:
-            raise OrderError(NOT_SIGNER)
+        check_accounts(self.wallets, key.address, order, deposit_wallet_only=self.deposit_wallet_only)
         try:
             book, index = self._sandbox._lookup(order.token_id)
         except KeyError:
             raise OrderError(NO_BOOK) from None
         market = book.market
-        if order.signature_type == 3:
-            raise OrderError(INVALID_SIGNATURE + ": signature type 3 (POLY_1271) is not simulated")
-        check_signature(order, market.exchange)
-        funder = order.signer if order.signature_type == 0 else self.funders.get(order.signer)
-        if order.maker != funder:
-            raise OrderError(NOT_OWNER)
+        check_signature(order, market.exchange, owner=key.address)
         order_id = order.order_hash(market.exchange)
         post_only = bool(isinstance(body, dict) and body.get("postOnly"))
         with self._sandbox._lock:

@@ -1,4 +1,4 @@
-"""The live broker against the sandbox CLOB: the real py-clob-client-v2, signed V2 orders, real
+"""The live broker against the sandbox CLOB: the real polymarket-client, signed V2 orders, real
 loopback HTTP, a throwaway key. Production error bodies map to clear decisions; no secret leaks."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from copybot.brokers.live import LiveBroker
 from copybot.errors import InsufficientFunds
 from copybot.models import Book, OrderIntent, OrderResult, Side, Skip, to_units
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
+from tests.support.live import endpoints
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_live_orders_fill_reconcile_and_map_errors(served, caplog: pytest.LogCap
     token = market.tokens[0]
 
     async def scenario() -> dict[str, object]:
-        broker = LiveBroker(server.urls["clob"], key, signature_type=0)
+        broker = LiveBroker(endpoints(server.urls), key, signature_type=0)
         await broker.start()
         book: Book = box.book(token)
         assert book.neg_risk
@@ -67,6 +68,8 @@ def test_live_orders_fill_reconcile_and_map_errors(served, caplog: pytest.LogCap
             broke = None
         except InsufficientFunds as exc:
             broke = exc
+        creds = broker._client.credentials
+        await broker.close()
         return {
             "bought": bought,
             "looked_up": looked_up,
@@ -74,7 +77,7 @@ def test_live_orders_fill_reconcile_and_map_errors(served, caplog: pytest.LogCap
             "sold": sold,
             "killed": killed,
             "broke": broke,
-            "creds": broker._client.creds,
+            "creds": creds,
         }
 
     out = asyncio.run(scenario())
@@ -88,7 +91,7 @@ def test_live_orders_fill_reconcile_and_map_errors(served, caplog: pytest.LogCap
     assert isinstance(out["killed"], Skip) and out["killed"].reason.startswith("not filled")
     assert isinstance(out["broke"], InsufficientFunds) and "balance" in str(out["broke"])
     creds = out["creds"]
-    secrets = [key, key.removeprefix("0x"), creds.api_secret, creds.api_passphrase]
-    text = caplog.text + " ".join(str(v) for v in out.values() if not hasattr(v, "api_secret"))
+    secrets = [key, key.removeprefix("0x"), creds.secret, creds.passphrase]
+    text = caplog.text + " ".join(str(v) for v in out.values() if not hasattr(v, "secret"))
     for secret in secrets:
         assert secret not in text

@@ -1,8 +1,8 @@
 """Live mode end to end: ``watch`` with ``mode: live`` against the sandbox CLOB served on loopback.
 
-The real ``py_clob_client_v2`` (its own module-level HTTP client, hence real sockets and the real
-clock) derives API credentials from a throwaway key and posts EIP-712 V2 signed orders that the
-sandbox verifies and matches. Covered: fills recorded as the exchange reported them, the wallet
+The real ``polymarket-client`` (its async client on real sockets) derives API credentials from a
+throwaway key and posts EIP-712 V2 signed orders that the sandbox verifies and matches.
+Covered: fills recorded as the exchange reported them, the wallet
 as the bankroll, every production refusal as a clear decision, retries after 425/429 without a
 duplicate, a lost answer or a crash after sending reconciled without resending, and no secret in
 any log, output or database file.
@@ -19,18 +19,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from py_clob_client_v2.client import ClobClient
-from py_clob_client_v2.clob_types import OrderArgsV2, OrderType
-from py_clob_client_v2.exceptions import PolyApiException
+from polymarket import RateLimitError, RequestRejectedError, TransportError
 
-from copybot.brokers.live import classify
+from copybot.brokers.live_answers import classify
 from copybot.config.settings import Settings
 from copybot.daemon import watch
 from copybot.errors import (
     InsufficientFunds,
     OrderNotFilled,
+    OrderOutcomeUnknown,
     OrderRejected,
     OrderVersionMismatch,
     RateLimited,
@@ -46,6 +44,7 @@ from tests.support.sandbox import KEY_ENV, write_settings
 # ---- end to end -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("live", ["eoa", "proxy", "safe", "deposit"], indirect=True)
 def test_live_copies_with_signed_orders_and_the_wallet_is_the_bankroll(live: Live) -> None:
     box = live.box
     settings = live.settings()
@@ -103,17 +102,18 @@ def test_clob_refusals_become_clear_decisions(live: Live) -> None:
     live.run(settings)
     killed = live.decision(tight)
     assert killed["decision"] == "skipped"
-    assert killed["reason"].startswith("not filled: FOK order killed"), killed["reason"]
+    assert killed["reason"].startswith("not filled: order couldn't be fully filled"), killed["reason"]
     [order] = live.orders_for(tight)
     assert order["status"] == "skipped" and order["exchange_order_id"]
 
     # not enough balance: a resting order of ours holds $195 back; the balance endpoint still says
     # $200 (production counts open orders against new ones only when they arrive)
-    client = ClobClient(live.server.urls["clob"], chain_id=137, key=live.key)
-    client.set_api_creds(client.create_or_derive_api_key())
     rest_on = box.markets[2].tokens[0]
-    resting = client.create_order(OrderArgsV2(token_id=str(rest_on), price=0.05, size=3900, side="BUY"))
-    assert client.post_order(resting, OrderType.GTC)["status"] == "live"
+    with live.sdk() as client:
+        resting = client.create_limit_order(
+            token_id=str(rest_on), side="BUY", price=Decimal("0.05"), size=Decimal(3900)
+        )
+        assert client.post_order(resting).status == "live"
     broke = buy(live, 0, box.markets[3].tokens[1], "40")
     box.mine(1)
     live.run(settings)
@@ -145,15 +145,15 @@ def test_425_and_429_leave_the_fill_pending_until_the_clob_takes_it_once(live: L
 
 
 PRODUCTION_ERRORS = [
-    (400, load_fixture("clob_error_fok.json"), OrderNotFilled, "not filled: FOK order killed"),
+    (400, load_fixture("clob_error_fok.json"), OrderNotFilled, "not filled: order couldn't be fully filled"),
     (
         400,
         {
             "error": "no orders found to match with FAK order. FAK orders are partially filled or killed if no "
             "match is found."
         },
-        OrderRejected,
-        "clob: HTTP 400: no orders found",
+        OrderNotFilled,
+        "not filled: no orders found",
     ),
     (400, {"error": "not enough balance / allowance"}, InsufficientFunds, "clob: not enough balance / allowance"),
     (400, load_fixture("clob_error_version_mismatch.json"), OrderVersionMismatch, "clob: order version mismatch"),
@@ -177,15 +177,16 @@ PRODUCTION_ERRORS = [
 
 @pytest.mark.parametrize(("status", "body", "kind", "starts"), PRODUCTION_ERRORS)
 def test_each_production_error_body_maps_to_what_copybot_does(status: int, body: Any, kind: type, starts: str) -> None:
-    exc = PolyApiException(httpx.Response(status, json=body))
-    verdict = classify(exc)
+    # what the SDK raises for that answer: RateLimitError on 429, RequestRejectedError with the body's text otherwise
+    exc = RateLimitError(body["error"]) if status == 429 else RequestRejectedError(body["error"], status=status)
+    verdict = classify(exc, sent=False)
     assert type(verdict) is kind
     assert str(verdict).startswith(starts), str(verdict)
 
 
 def test_no_answer_at_all_is_an_unknown_outcome_not_a_rejection() -> None:
-    verdict = classify(PolyApiException(error_msg="Request exception!"))
-    assert isinstance(verdict, UpstreamUnavailable) and "no answer" in str(verdict)
+    verdict = classify(TransportError("Server disconnected without sending a response."), sent=True)
+    assert isinstance(verdict, OrderOutcomeUnknown) and "no answer" in str(verdict)
 
 
 # ---- a crash between "intent written" and "order answered" -----------------------------------
@@ -232,7 +233,7 @@ async def crash_while_in_flight(live: Live, settings: Settings) -> None:
     assert live.gate.executed_flag, "the order never reached the exchange"
     task.cancel()  # the process dies: nothing after the send runs
     await asyncio.gather(task, return_exceptions=True)
-    live.gate.release = True  # let the orphaned SDK thread finish
+    live.gate.release = True  # let the sandbox's answer go (to no one)
 
 
 # ---- secrets --------------------------------------------------------------------------------
@@ -263,12 +264,12 @@ def test_the_key_and_the_api_secret_appear_in_no_output(live: Live, caplog: pyte
     assert status.returncode == 0, status.stderr
     assert '"mode": "live"' in status.stdout
 
-    client = ClobClient(live.server.urls["clob"], chain_id=137, key=live.key)
-    creds = client.derive_api_key()
+    with live.sdk() as client:
+        creds = client.credentials
     secrets = {
         "private key": live.key.removeprefix("0x"),  # also finds the 0x form
-        "api secret": creds.api_secret,
-        "api passphrase": creds.api_passphrase,
+        "api secret": creds.secret,
+        "api passphrase": creds.passphrase,
     }
     texts = {
         "logs": caplog.text + "\n".join(str(r.__dict__) for r in caplog.records),

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import (
     AssetType,
@@ -39,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from copybot.clock import ManualClock
 from copybot.protocol import CTF_EXCHANGE_V2, NEG_RISK_EXCHANGE_V2, ORDER_FILLED_V2, UNIT, pad_address
 from copybot.sandbox import RunningSandbox, Sandbox, serve_in_thread
+from copybot.sandbox.wallets import derive
 
 FOK_TEXT = "order couldn't be fully filled. FOK orders are fully filled or killed."
 FAK_TEXT = "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
@@ -377,7 +379,7 @@ def test_neg_risk_orders_verify_against_the_neg_risk_exchange(env: Env) -> None:
 def test_a_safe_funder_trades_with_signature_type_2(env: Env) -> None:
     sandbox = env.sandbox
     owner: LocalAccount = Account.create()
-    safe = Account.create().address  # stands in for the owner's Gnosis safe
+    safe = to_checksum_address(derive(owner.address, "safe"))  # the owner's Safe, at its CREATE2 address
     sandbox.fund(safe, Decimal(50), owner=owner.address)
     client = env.client_for(owner, signature_type=2, funder=safe)
     collateral = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)

@@ -10,9 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from eth_utils.address import to_checksum_address
+from polymarket import SecureClient
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from copybot.brokers.sdk_private import Endpoints, environment
 from copybot.cli.status import snapshot
 from copybot.config.loading import parse_settings
 from copybot.config.settings import Settings
@@ -22,6 +25,23 @@ from copybot.store import Store
 from tests.support.sandbox import live_settings_dict
 
 FUNDS = Decimal(200)
+
+
+SIGNATURE_TYPES = {"eoa": 0, "proxy": 1, "safe": 2, "deposit": 3}
+
+
+def sdk_client(urls: dict[str, str], key: str, wallet: str) -> SecureClient:
+    """polymarket-client's sync client on the sandbox (close it, or use it in a ``with``)."""
+    return SecureClient.create(
+        private_key=key, wallet=to_checksum_address(wallet), environment=environment(endpoints(urls))
+    )
+
+
+def endpoints(urls: dict[str, str]) -> Endpoints:
+    """Where the live broker's SDK finds the sandbox (its Data API is not served: never called here)."""
+    return Endpoints(
+        clob=urls["clob"], gamma=urls["gamma"], data=urls["clob"], relayer=urls["relayer"], rpc=urls["rpc"]
+    )
 
 
 class OrderGate:
@@ -82,15 +102,27 @@ class Live:
     server: RunningSandbox
     gate: OrderGate
     key: str
-    address: str
+    address: str  # the funds holder, lowercase: the EOA itself, or its proxy / Safe / deposit wallet
     tmp: Path
+    kind: str = "eoa"
+
+    @property
+    def signature_type(self) -> int:
+        return SIGNATURE_TYPES[self.kind]
+
+    def sdk(self) -> SecureClient:
+        """polymarket-client's own (sync) client for this wallet, as a user would make it."""
+        return sdk_client(self.server.urls, self.key, self.address)
 
     @property
     def db(self) -> Path:
         return self.tmp / "live.db"
 
     def data(self, **risk: Any) -> dict[str, Any]:
-        return live_settings_dict(self.server.urls, self.box.leaders, self.db, self.box.latest_block() + 1, **risk)
+        data = live_settings_dict(self.server.urls, self.box.leaders, self.db, self.box.latest_block() + 1, **risk)
+        if self.kind != "eoa":
+            data["live"] |= {"signature_type": self.signature_type, "funder": self.address}
+        return data
 
     def settings(self, data: dict[str, Any] | None = None) -> Settings:
         return parse_settings(data or self.data(), "live-settings.yaml", environ={})

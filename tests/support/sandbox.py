@@ -113,7 +113,13 @@ def live_settings_dict(
     """Live settings for the sandbox: an EOA wallet (signature type 0), FOK market orders."""
     data = settings_dict(urls, leaders, db, start_block, **risk)
     data["mode"] = "live"
-    data["live"] = {"private_key_env": "COPYBOT_TEST_PRIVATE_KEY", "signature_type": 0, "order_type": "FOK"}
+    data["live"] = {
+        "private_key_env": "COPYBOT_TEST_PRIVATE_KEY",
+        "signature_type": 0,
+        "order_type": "FOK",
+        "relayer_url": urls.get("relayer", "http://sandbox/relayer"),
+        "rpc_url": urls["rpc"],
+    }
     return data
 
 
@@ -123,6 +129,7 @@ URLS = {
     "clob": "http://sandbox/clob",
     "gamma": "http://sandbox/gamma",
     "rpc": "http://sandbox/rpc",
+    "relayer": "http://sandbox/relayer",
 }
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from py_clob_client_v2.exceptions import PolyApiException
+from polymarket import RateLimitError, RequestRejectedError
 
-from copybot.brokers.live import classify
+from copybot.brokers.live_answers import classify
 from copybot.clock import ManualClock
 from copybot.config.settings import SourceSettings
 from copybot.errors import (
@@ -66,7 +66,9 @@ def test_httpx_upstream_maps_statuses_the_same_way(status: int, kind: type) -> N
 def test_the_live_sdk_maps_statuses_the_same_way(status: int, kind: type) -> None:
     # a 4xx answer to an order is a refusal told apart by the CLOB's text (test_live_mode.py);
     # 425, 429 and 5xx by the status alone, as everywhere else
-    assert type(classify(PolyApiException(httpx.Response(status, json={"error": "why"})))) is kind
+    # (the SDK raises RateLimitError for a 429, RequestRejectedError with the status otherwise)
+    sdk_error = RateLimitError("why") if status == 429 else RequestRejectedError("why", status=status)
+    assert type(classify(sdk_error, sent=False)) is kind
 
 
 @pytest.fixture

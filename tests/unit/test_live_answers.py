@@ -1,109 +1,137 @@
-"""What a POST /order answer and a lookup say about a live order: production shapes, as tables."""
+"""What polymarket-client's answers and exceptions mean for a live order: production shapes, as
+tables. The answers are the SDK's own models, parsed from the raw bodies the CLOB sends."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from eth_account import Account
+from polymarket import (
+    RateLimitError,
+    RequestRejectedError,
+    TransportError,
+    UnexpectedResponseError,
+    UserInputError,
+)
+from polymarket.models.clob.order_response import RawOrderResponse, normalize_order_response
 
-from copybot.brokers.live import LiveBroker, fill_from_answer
+from copybot.brokers.live_answers import classify, from_answer
+from copybot.errors import (
+    InsufficientFunds,
+    InvalidApiKey,
+    OrderNotFilled,
+    OrderOutcomeUnknown,
+    OrderPending,
+    OrderRejected,
+    OrderVersionMismatch,
+    RateLimited,
+    UpstreamRestarting,
+    UpstreamUnavailable,
+)
 from copybot.models import OrderIntent, OrderResult, Reason, Side, Skip
+from tests.support.fixtures import load_fixture
 
 BUY = OrderIntent(7, Side.BUY, 10_000_000, Decimal("0.55"))
 SELL = OrderIntent(7, Side.SELL, 20_000_000, Decimal("0.45"))
+BLANK = {"errorMsg": "", "makingAmount": "", "takingAmount": "", "orderID": "", "status": "", "success": False}
+
+
+def answer(**fields: Any) -> Any:
+    return normalize_order_response(RawOrderResponse.model_validate(BLANK | fields))
+
+
+OID = "0x" + "ab" * 32
 
 
 @pytest.mark.parametrize(
-    ("intent", "answer", "expected"),
+    ("intent", "raw", "expected"),
     [
         (
             BUY,
-            {"success": True, "makingAmount": "9.9", "takingAmount": "18", "status": "matched"},
+            {"success": True, "orderID": OID, "makingAmount": "9.9", "takingAmount": "18", "status": "matched"},
             OrderResult(shares=18_000_000, collateral=9_900_000),
         ),
         (
             SELL,
-            {"success": True, "makingAmount": "20", "takingAmount": "9.1", "status": "matched"},
+            {"success": True, "orderID": OID, "makingAmount": "20", "takingAmount": "9.1", "status": "matched"},
             OrderResult(shares=20_000_000, collateral=9_100_000),
         ),
-        (
+        (  # async settlement: tradeIDs and no transaction hashes, amounts as before
             BUY,
-            {"success": True, "makingAmount": "", "takingAmount": "", "status": "unmatched"},
-            Skip(Reason.NOT_FILLED, "not filled: order unmatched"),
+            {
+                "success": True,
+                "orderID": OID,
+                "makingAmount": "4.599999",
+                "takingAmount": "10",
+                "status": "matched",
+                "tradeIDs": ["t-1"],
+            },
+            OrderResult(shares=10_000_000, collateral=4_599_999),
         ),
         (
             BUY,
-            {"success": True, "makingAmount": "9.9", "takingAmount": "0"},
-            Skip(Reason.NOT_FILLED, "not filled: order unmatched"),
+            {"success": True, "orderID": OID, "status": "matched", "makingAmount": "", "takingAmount": ""},
+            Skip(Reason.NOT_FILLED, "not filled: order matched with nothing matched"),
         ),
         (
             BUY,
-            {"success": True, "makingAmount": "0", "takingAmount": "18", "status": "delayed"},
-            Skip(Reason.NOT_FILLED, "not filled: order delayed"),
+            {"success": False, "status": "unmatched", "errorMsg": "no match"},
+            Skip(Reason.NOT_FILLED, "not filled: no match"),
         ),
-        (BUY, {"success": False, "errorMsg": ""}, Skip(Reason.REJECTED, "rejected: order not accepted")),
         (
             BUY,
-            {"success": True, "errorMsg": "invalid signature", "makingAmount": "9.9", "takingAmount": "18"},
+            {"success": False, "errorMsg": "invalid signature"},
             Skip(Reason.REJECTED, "rejected: invalid signature"),
         ),
-        (BUY, {}, Skip(Reason.REJECTED, "rejected: order not accepted")),
+        (BUY, {"success": False}, Skip(Reason.REJECTED, "rejected: Unknown order failure")),
     ],
 )
-def test_post_order_answers(intent: OrderIntent, answer: dict[str, Any], expected: OrderResult | Skip) -> None:
-    assert fill_from_answer(intent, answer) == expected
+def test_post_order_answers(intent: OrderIntent, raw: dict[str, Any], expected: OrderResult | Skip) -> None:
+    assert from_answer(intent, answer(**raw)) == expected
 
 
-class Client:
-    """Stands in for the SDK client behind the broker: an order and its trades, as the CLOB answers them."""
-
-    def __init__(self, order: Any, trades: dict[str, list[dict[str, Any]]]) -> None:
-        self.order, self.trades = order, trades
-
-    def get_order(self, order_id: str) -> Any:
-        return self.order
-
-    def get_trades(self, params: Any, only_first_page: bool) -> list[dict[str, Any]]:
-        return self.trades.get(params.id, [])
+@pytest.mark.parametrize("status", ["delayed", "live"])
+def test_an_accepted_order_not_yet_matched_is_pending_never_a_final_skip(status: str) -> None:
+    with pytest.raises(OrderPending, match=status) as info:
+        from_answer(BUY, answer(success=True, orderID=OID, status=status))
+    assert isinstance(info.value, OrderOutcomeUnknown)  # so the intent stays open and is looked up
 
 
-def test_a_lookup_adds_up_the_orders_trades_leaving_out_failed_ones() -> None:
-    broker = LiveBroker("http://127.0.0.1:9", Account.create().key.hex())
-    broker._client = Client(  # type: ignore[assignment]
-        {"id": "0xo", "associate_trades": ["t1", "t2", "t3"]},
-        {
-            "t1": [{"id": "t1", "size": "10", "price": "0.5", "status": "CONFIRMED"}],
-            "t2": [{"id": "t2", "size": "4", "price": "0.25", "status": "MATCHED"}],
-            "t3": [{"id": "t3", "size": "100", "price": "0.5", "status": "FAILED"}],  # reversed on chain
-        },
-    )
-    assert asyncio.run(broker.lookup("0xo")) == OrderResult(shares=14_000_000, collateral=6_000_000)
-    broker._client = Client({}, {})  # type: ignore[assignment]
-    assert asyncio.run(broker.lookup("0xo")) is None
+def test_a_fok_or_fak_kill_answered_as_a_rejection_is_a_skip() -> None:
+    fok = "order couldn't be fully filled. FOK orders are fully filled or killed."
+    skip = from_answer(BUY, answer(errorMsg=fok))
+    assert isinstance(skip, Skip) and skip.code is Reason.NOT_FILLED
 
 
-@pytest.mark.parametrize(("order_type", "expected"), [("FOK", "FOK"), ("FAK", "FAK")])
-def test_the_configured_order_type_is_the_one_posted(order_type: str, expected: str) -> None:
-    broker = LiveBroker("http://127.0.0.1:9", Account.create().key.hex(), order_type=order_type)
-    posted: list[Any] = []
-
-    class Posting:
-        def post_order(self, order: Any, kind: Any) -> dict[str, Any]:
-            posted.append(kind)
-            return {"success": True, "makingAmount": "1", "takingAmount": "2"}
-
-    from copybot.brokers.base import PreparedOrder
-
-    broker._client = Posting()  # type: ignore[assignment]
-    asyncio.run(broker.submit(PreparedOrder("0xo", BUY, object())))
-    assert [str(getattr(k, "value", k)) for k in posted] == [expected]
+def test_short_balance_in_an_answer_is_insufficient_funds() -> None:
+    with pytest.raises(InsufficientFunds, match="not enough balance"):
+        from_answer(SELL, answer(errorMsg="not enough balance / allowance"))
 
 
-def test_the_funder_and_signature_type_reach_the_signer() -> None:
-    funder = "0x" + "5a" * 20
-    broker = LiveBroker("http://127.0.0.1:9", Account.create().key.hex(), signature_type=2, funder=funder)
-    assert broker._client.builder.funder.lower() == funder
-    assert broker._client.builder.signature_type == 2
+VERSION = OrderVersionMismatch
+REJECTED = [
+    (RequestRejectedError("Too Early", status=425), False, UpstreamRestarting),
+    (RequestRejectedError("closed", status=503, restriction="cancel_only"), True, UpstreamRestarting),
+    (RequestRejectedError("Bad Gateway", status=502), True, OrderOutcomeUnknown),
+    (RequestRejectedError("Bad Gateway", status=502), False, UpstreamUnavailable),
+    (RequestRejectedError("Unauthorized/Invalid api key", status=401), False, InvalidApiKey),
+    (RequestRejectedError(load_fixture("clob_error_fok.json")["error"], status=400), True, OrderNotFilled),
+    (RequestRejectedError("not enough balance / allowance", status=400), True, InsufficientFunds),
+    (RequestRejectedError(load_fixture("clob_error_version_mismatch.json")["error"], status=400), True, VERSION),
+    (RequestRejectedError("Price (0.553) breaks minimum tick size rule: 0.01", status=400), True, OrderRejected),
+    (TransportError("connection reset"), True, OrderOutcomeUnknown),
+    (TransportError("connection refused"), False, UpstreamUnavailable),
+    (UnexpectedResponseError("not JSON"), True, OrderOutcomeUnknown),
+    (UserInputError("price 0.553 is not on the 0.01 tick grid"), False, OrderRejected),
+]
+
+
+@pytest.mark.parametrize(("exc", "sent", "kind"), REJECTED)
+def test_sdk_exceptions_map_to_the_error_tree(exc: Exception, sent: bool, kind: type) -> None:
+    assert type(classify(exc, sent=sent)) is kind
+
+
+def test_a_429_carries_its_retry_after() -> None:
+    error = classify(RateLimitError("slow down", retry_after=7.5), sent=True)
+    assert isinstance(error, RateLimited) and error.retry_after == 7.5
