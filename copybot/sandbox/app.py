@@ -32,6 +32,7 @@ from .core import Sandbox, UnknownToken
 from .gate import FaultGate
 from .orders import OrderError
 from .relayer import relayer_routes
+from .resolution import winner as winner_of
 from .trading_api import trading_routes
 from .web import BadRequest, body_list, error, json_body, parse_token
 
@@ -89,7 +90,7 @@ def best_price(sandbox: Sandbox, token_id: int, side: str) -> str:
 def token_prices(sandbox: Sandbox, market: Market) -> tuple[int | None, list[Decimal]]:
     """The winning token (None while the market trades) and each token's price: its midpoint,
     or 1 for the winner and 0 for the other once resolved."""
-    winner = sandbox.clob.winner(market)
+    winner = winner_of(sandbox, market)
     if winner is None:
         return None, [sandbox.midpoint(t) for t in market.tokens]
     return winner, [Decimal(int(t == winner)) for t in market.tokens]
@@ -158,7 +159,7 @@ def clob_routes(sandbox: Sandbox) -> list[Route]:
     def tradable(items: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
         """The batch's tokens with a book: a resolved market's tokens are left out of the answer."""
         tokens = [(parse_token(item.get("token_id")), item) for item in items]
-        return [(t, item) for t, item in tokens if sandbox.clob.winner(sandbox.market_for_token(t)) is None]
+        return [(t, item) for t, item in tokens if winner_of(sandbox, sandbox.market_for_token(t)) is None]
 
     async def books(request: Request) -> JSONResponse:
         items = body_list(await json_body(request))

@@ -39,6 +39,7 @@ from .chain import ZERO_WORD, Block, Log, Tx, reorganise, seal
 from .faults import Faults, Monitor
 from .injected import InjectedFill
 from .ledger import Balances
+from .resolution import resolve
 from .trading import Clob
 
 _ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
@@ -242,7 +243,7 @@ class Sandbox:
 
     def resolve(self, condition_id: str, winning_token_id: int) -> None:
         """Resolve a market (see :meth:`Clob.resolve`); leaders stop trading it."""
-        self.clob.resolve(condition_id, winning_token_id)
+        resolve(self, condition_id, winning_token_id)
 
     def _queue(self, tx: Tx) -> int:
         """Settle ``tx`` in the next mined block (whose number is returned). Lock held."""
@@ -367,6 +368,9 @@ class Sandbox:
         due = math.floor(elapsed / self.block_time_s + 1e-9) + 1
         while self._scheduled < due:
             self._mine_block(scheduled=True)
+        clob = getattr(self, "clob", None)  # absent while the sandbox is being built
+        if clob is not None:
+            clob.match_due()
 
     def _mine_block(self, *, scheduled: bool) -> None:
         if scheduled:

@@ -44,6 +44,7 @@ import random
 import re
 import uuid
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from copybot.models import Side
@@ -51,7 +52,8 @@ from copybot.protocol import UNIT, topic_to_address
 
 from .accounts import NOT_OWNER, check_accounts, holder_of
 from .auth import ApiKey, ApiKeys
-from .book import PRICE_SCALE, Market, MarketBook, collateral_for, fmt_units
+from .book import PRICE_SCALE, MarketBook, collateral_for, fmt_units
+from .delayed import Delayed
 from .ledger import COLLATERAL, Balances, Ledger, MakerFill, OrderRecord, Trade
 from .orders import MARKET_ORDER_TYPES, OrderError, SignedOrder, check_signature, parse_order
 from .wallets import KINDS, Wallets, derive
@@ -90,6 +92,22 @@ class Clob:
         self.orders: dict[str, OrderRecord] = {}
         self.trades: list[Trade] = []
         self.page_size = 100  # records per /data/* page
+        self.delayed = Delayed(self.orders, sandbox)  # production's "delayed" answers, on demand
+
+    @property
+    def matching_delay_s(self) -> float:
+        """> 0: market orders are answered ``delayed`` and matched this many seconds later."""
+        return self.delayed.delay_s
+
+    @matching_delay_s.setter
+    def matching_delay_s(self, value: float) -> None:
+        self.delayed.delay_s = value
+
+    def match_due(self) -> None:
+        self.delayed.match_due()
+
+    def match_delayed(self) -> None:
+        self.delayed.match_all()
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -154,6 +172,9 @@ class Clob:
             if book.winner is not None:
                 raise OrderError(NO_BOOK)
             price = self._validate(order, order_id, order_type, book)
+            if self.matching_delay_s > 0 and order_type in MARKET_ORDER_TYPES:
+                match = partial(self._execute, key, order, order_id, order_type, book, index, price, False)
+                return self.delayed.accept(key, order, order_id, order_type, book.market, price, match)
             return self._execute(key, order, order_id, order_type, book, index, price, post_only)
 
     def _validate(self, order: SignedOrder, order_id: str, order_type: str, book: MarketBook) -> int:
@@ -357,34 +378,6 @@ class Clob:
                 and (after is None or t.match_time >= after)
                 and (before is None or t.match_time <= before)
             ]
-
-    # -- resolution ------------------------------------------------------------------------
-
-    def winner(self, market: Market) -> int | None:
-        """The winning token of a resolved market, None while it trades."""
-        with self._sandbox._lock:
-            index = self._sandbox._lookup(market.tokens[0])[0].winner
-            return None if index is None else market.tokens[index]
-
-    def resolve(self, condition_id: str, winning_token_id: int) -> None:
-        """Resolve a market: the book is gone, orders on it are refused, LIVE ones canceled."""
-        sandbox = self._sandbox
-        with sandbox._lock:
-            sandbox._sync()
-            try:
-                market = sandbox.market(condition_id)
-            except KeyError:
-                raise ValueError(f"unknown condition id {condition_id}") from None
-            if winning_token_id not in market.tokens:
-                raise ValueError(f"token {winning_token_id} is not an outcome of {condition_id}")
-            book = sandbox._lookup(winning_token_id)[0]
-            index = market.index_of(winning_token_id)
-            if book.winner is not None and book.winner != index:
-                raise ValueError(f"{condition_id} is already resolved to the other outcome")
-            book.winner = index
-            for record in self.orders.values():
-                if record.market == market and record.status == "LIVE":
-                    record.status, record.reserved = "CANCELED", 0
 
 
 def _address(raw: str) -> str:

@@ -39,6 +39,7 @@ from .auth import ApiKey, recover_l1
 from .gate import route_path
 from .ledger import COLLATERAL, MAX_ALLOWANCE
 from .orders import OrderError
+from .resolution import winner
 from .web import BadRequest, json_body, parse_token
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def trading_routes(sandbox: Sandbox) -> list[Route]:
             market = sandbox.market(request.path_params["condition_id"])
         except KeyError:
             return JSONResponse({"error": "market not found"}, status_code=404)
-        open_ = clob.winner(market) is None
+        open_ = winner(sandbox, market) is None
         return JSONResponse(
             {
                 "c": market.condition_id,

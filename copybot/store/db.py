@@ -189,9 +189,11 @@ class Store(Reports):
         return report
 
     def pending_fills(self, limit: int, after: tuple[int, int] = (-1, -1)) -> list[PendingFill]:
-        """Undecided fills in chain order, strictly after ``after`` = (block, log index)."""
+        """Undecided fills in chain order, strictly after ``after`` = (block, log index), leaving out
+        those with an order whose outcome is still open (sent: deciding again could send twice)."""
         rows = self._conn.execute(
             "SELECT * FROM fills WHERE state = 'pending' AND (block, log_index) > (?, ?) "
+            "AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.fill_id = fills.id AND o.status IN ('intent', 'unknown')) "
             "ORDER BY block, log_index LIMIT ?",
             (after[0], after[1], limit),
         ).fetchall()

@@ -65,7 +65,14 @@ class PositionManager:
         self._store.update_marks(bids, now)
         unpriced = {p.condition_id for p in held if p.token_id not in bids}
         winners = await self._market.resolutions(unpriced) if unpriced else {}
-        plans = [plan for p in self._store.open_positions() if (plan := self._plan(p, bids, winners, now))]
+        # a position with a SELL still undecided by the exchange (delayed, or its answer lost) waits:
+        # its shares may be gone already
+        selling = {(o.leader, o.token_id) for o in self._store.open_intents() if o.side is Side.SELL}
+        plans = [
+            plan
+            for p in self._store.open_positions()
+            if p.key not in selling and (plan := self._plan(p, bids, winners, now))
+        ]
         if not plans:
             return []
         to_sell = (p.position.token_id for p in plans if p.resolved_price is None)

@@ -1,5 +1,10 @@
 """Orders whose outcome is not known (copybot died, or an answer was lost, between sending and
-recording): ask the exchange what became of each, and record that, before anything else is sent.
+recording, or the exchange accepted the order to match it later): ask the exchange what became of
+each, and record that, before anything else is sent.
+
+One the exchange has not decided yet (``delayed``, resting) stays open and is asked about again next
+cycle; meanwhile its fill is not decided again (``Store.pending_fills`` leaves it out) and its
+position is not exited.
 
 An order the exchange never saw, or that filled nothing, is ``abandoned``: its fill is decided
 again, its exit tried again. One that filled is recorded as if its answer had arrived: a copy
@@ -13,6 +18,7 @@ import logging
 
 from copybot.brokers.base import Broker
 from copybot.clock import Clock
+from copybot.errors import OrderPending
 from copybot.models import CopyOutcome, Decision, OrderIntent, Reason, Side
 from copybot.store import Store
 from copybot.store.ledger import ExitOutcome
@@ -26,7 +32,12 @@ async def reconcile(store: Store, broker: Broker, market: MarketData, clock: Clo
     """Resolve every open intent; returns how many were resolved."""
     resolved = 0
     for order in store.open_intents():
-        result = await broker.lookup(order.exchange_order_id)
+        try:
+            result = await broker.lookup(order.exchange_order_id)
+        except OrderPending as exc:
+            store.set_order_status(order.client_key, "unknown", clock.now())
+            log.info("order %s not decided by the exchange yet: %s", order.client_key, exc)
+            continue
         now = clock.now()
         pending = store.fill(order.fill_id) if order.fill_id is not None else None
         if result is None or result.shares <= 0:

@@ -1,0 +1,74 @@
+"""Orders the CLOB accepts but decides later (``delayed``): never a final skip, never sent twice.
+
+Production answers some orders ``{"success": true, "status": "delayed"}`` (matched seconds later);
+the sandbox does it on demand (``Clob.matching_delay_s``) and matches them when the test says so
+(``Clob.match_delayed``), so no test waits on a wall clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.live import Live, buy
+
+
+def orders_posted(live: Live) -> int:
+    return live.gate.posts
+
+
+@pytest.mark.parametrize("live", ["eoa", "deposit"], indirect=True)
+def test_a_delayed_copy_stays_open_until_the_clob_matches_it_then_is_recorded_once(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    box.clob.matching_delay_s = 3600
+    fill = buy(live, 0, box.markets[1].tokens[0], "40")
+    box.mine(1)
+
+    live.run(settings)  # sent, answered "delayed"
+    [order] = live.orders_for(fill)
+    assert order["status"] == "unknown" and order["exchange_order_id"]
+    assert live.rows("SELECT * FROM decisions") == [], "a delayed order is not a decision yet"
+    assert box.clob.orders[order["exchange_order_id"]].status == "DELAYED"
+
+    box.clob.matching_delay_s = 0  # later orders match at once
+    other = buy(live, 1, box.markets[2].tokens[1], "30")
+    box.mine(1)
+    live.run(settings)  # still delayed: looked up, not decided again, not sent again; the rest goes on
+    assert orders_posted(live) == 2
+    assert live.decision(other)["decision"] == "filled", "one undecided order must not hold up the others"
+    assert [o["status"] for o in live.orders_for(fill)] == ["unknown"]
+    [(state,)] = live.rows("SELECT state FROM fills WHERE tx_hash = ?", fill.tx_hash)
+    assert state == "pending"
+
+    box.clob.match_delayed()
+    live.run(settings)  # now matched: the lookup records the fill the exchange made
+    decision = live.decision(fill)
+    assert decision["decision"] == "filled" and "reconciled" in decision["reason"], decision["reason"]
+    [executed] = [t for t in live.trades() if t.order_id == order["exchange_order_id"]]
+    assert (decision["fill_shares"], decision["fill_usdc"]) == (executed.shares, executed.collateral)
+    assert orders_posted(live) == 2 and [o["status"] for o in live.orders_for(fill)] == ["filled"]
+
+
+def test_a_delayed_order_the_clob_then_kills_leaves_its_fill_to_be_decided_again(live: Live) -> None:
+    box = live.box
+    data = live.data()
+    data["leaders"][0]["risk"] = {"max_slippage": 0}  # must fill at the leader's very price
+    settings = live.settings(data)
+    box.clob.matching_delay_s = 3600
+    token = box.markets[0].tokens[0]
+    fill = buy(live, 0, token, "20")
+    box.mine(1)
+    live.run(settings)
+    [order] = live.orders_for(fill)
+    assert order["status"] == "unknown"
+    book = box.book(token)  # the liquidity at that price is taken meanwhile: the FOK will be killed
+    box.inject_fill(box.leaders[1], token_id=token, side="BUY", shares=sum(a.size for a in book.asks[:3]))
+    box.clob.match_delayed()
+    assert box.clob.orders[order["exchange_order_id"]].status == "UNMATCHED"
+    box.clob.matching_delay_s = 0
+    live.run(settings)
+    statuses = [o["status"] for o in live.orders_for(fill)]
+    assert statuses == ["abandoned"], "killed by the exchange: nothing executed, safe to decide again"
+    decision = live.decision(fill)  # decided again by the rules, on the book as it is now
+    assert (decision["decision"], decision["code"]) == ("skipped", "slippage"), decision["reason"]
+    assert orders_posted(live) == 1 and live.trades() == []
