@@ -172,9 +172,19 @@ def _live_key(settings: Settings, live_flag: bool) -> str | None:
         raise ConfigError("--live: the settings say mode: paper; set mode: live to trade real money")
     if settings.mode != "live":
         return None
-    from copybot.config.secrets import private_key
+    return _live_secrets(settings)
 
-    return private_key(settings)
+
+def _live_secrets(settings: Settings) -> str:
+    """The wallet key, after checking the API credentials' variables and that ``live.funder`` is
+    the configured kind of wallet of that key (offline): each a one-line error and exit 2."""
+    from copybot.brokers.live import check_wallet_kind, wallet_of
+    from copybot.config.secrets import api_credentials, private_key
+
+    key = private_key(settings)
+    api_credentials(settings)
+    check_wallet_kind(*wallet_of(settings.live, key))
+    return key
 
 
 @app.command()
@@ -226,12 +236,7 @@ def health(
         key = api_key(settings)
         wallet_key = None
         if settings.mode == "live":
-            from copybot.brokers.live import check_wallet_kind, wallet_of
-            from copybot.config.secrets import api_credentials, private_key
-
-            wallet_key = private_key(settings)
-            api_credentials(settings)
-            check_wallet_kind(*wallet_of(settings.live, wallet_key))  # a wrong funder/kind pair: exit 2
+            wallet_key = _live_secrets(settings)  # a wrong funder/kind pair: exit 2
     except ConfigError as exc:
         if as_json and not quiet:
             typer.echo(json.dumps(settings_failure(str(exc)), indent=2))

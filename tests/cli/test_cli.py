@@ -109,3 +109,46 @@ def test_live_key_must_come_from_env_or_a_private_file(tmp_path: Path) -> None:
     )
     assert_clean_error(result, "COPYBOT_PRIVATE_KEY", "not a private key")
     assert "nope" not in result.stderr
+
+
+WRONG_FUNDERS = [
+    (1, "deposit", "is a deposit wallet of this key, not a proxy wallet (live.signature_type 1)"),
+    (3, "safe", "is a Safe of this key, not a deposit wallet (live.signature_type 3)"),
+    (3, "stranger", "is not a wallet of this key's address"),
+]
+
+
+@pytest.mark.parametrize(("signature_type", "funder", "says"), WRONG_FUNDERS)
+@pytest.mark.parametrize("command", ["watch", "health"])
+def test_a_funder_that_is_not_the_configured_kind_of_wallet_is_refused(
+    tmp_path: Path, command: str, signature_type: int, funder: str, says: str
+) -> None:
+    from eth_account import Account
+
+    from copybot.sandbox.wallets import derive
+
+    account = Account.create()
+    address = Account.create().address.lower() if funder == "stranger" else derive(account.address, funder)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text(
+        GOOD.format(db=tmp_path / "l.db")
+        + f"mode: live\nlive:\n  signature_type: {signature_type}\n  funder: '{address}'\n",
+        encoding="utf-8",
+    )
+    args = ["--once", "--live"] if command == "watch" else []
+    env = {"ETHERSCAN_API_KEY": "k", "COPYBOT_PRIVATE_KEY": account.key.hex()}
+    result = run_cli(command, "--config", str(cfg), *args, env=env)
+    assert_clean_error(result, "live.funder", says)
+    assert account.key.hex().removeprefix("0x") not in result.stderr + result.stdout
+    assert not (tmp_path / "l.db").exists(), "refused before anything was opened"
+
+
+def test_api_credentials_from_the_environment_come_as_all_three_or_none(tmp_path: Path) -> None:
+    from eth_account import Account
+
+    account = Account.create()
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text(GOOD.format(db=tmp_path / "l.db") + "mode: live\n", encoding="utf-8")
+    env = {"ETHERSCAN_API_KEY": "k", "COPYBOT_PRIVATE_KEY": account.key.hex(), "COPYBOT_CLOB_API_KEY": "abc"}
+    result = run_cli("health", "--config", str(cfg), env=env)
+    assert_clean_error(result, "live.api_credentials_env", "COPYBOT_CLOB_API_SECRET", "COPYBOT_CLOB_API_PASSPHRASE")
