@@ -93,7 +93,7 @@ def build_source(
     return EtherscanSource(up, src, api_key, caches["closed_ranges"], caches["latest_block"]), up
 
 
-def build_broker(settings: Settings, private_key: str | None) -> Broker:
+def build_broker(settings: Settings, private_key: str | None, clock: Clock | None = None) -> Broker:
     """Paper or live, chosen here and nowhere else."""
     if settings.mode == "paper":
         return PaperBroker()
@@ -119,6 +119,8 @@ def build_broker(settings: Settings, private_key: str | None) -> Broker:
         credentials=api_credentials(settings),
         order_type=live.order_type,
         max_concurrency=live.max_concurrency,
+        orders_per_second=live.orders_per_second,
+        clock=clock,
     )
 
 
@@ -132,8 +134,8 @@ def build_app(
     private_key: str | None = None,
 ) -> App:
     """Everything ``watch`` needs. ``mode: live`` needs ``private_key`` (see ``copybot.config.secrets``)."""
-    broker = build_broker(settings, private_key)
     clock = clock or SystemClock()
+    broker = build_broker(settings, private_key, clock)
     es = settings.source.etherscan
     caches: dict[str, CountingCache[Any]] = {
         "closed_ranges": CountingCache(es.cache_size, es.cache_ttl_s, clock),

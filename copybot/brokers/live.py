@@ -48,6 +48,7 @@ from copybot.errors import (
 )
 from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, from_units, to_units
 from copybot.protocol import CENT, CTF_EXCHANGE_V2, LOT, NEG_RISK_EXCHANGE_V2
+from copybot.upstream.http import RateLimiter
 
 log = logging.getLogger(__name__)
 KIND_NAMES = {
@@ -94,6 +95,7 @@ class LiveBroker:
         credentials: ApiKeyCreds | None = None,
         order_type: str = "FOK",
         max_concurrency: int = 4,
+        orders_per_second: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
         self.address = Account.from_key(private_key).address
@@ -104,6 +106,7 @@ class LiveBroker:
         self._sem = asyncio.Semaphore(max_concurrency)
         self._clock = clock or SystemClock()
         self._not_before = 0.0  # monotonic time before which no order is posted (a 429's Retry-After)
+        self._orders = RateLimiter(orders_per_second, self._clock)  # POST /order, over any sliding second
 
         async def new_client() -> AsyncSecureClient:
             return await AsyncSecureClient.create(
@@ -203,6 +206,8 @@ class LiveBroker:
     async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
         self._throttle()
         client = await self._sdk()
+        await self._orders.acquire()
+        self._throttle()  # a 429 may have come while this order waited its turn
         try:
             async with self._sem:
                 answer = await client.post_order(order.payload)

@@ -245,6 +245,7 @@ class LiveSettings(_Section):
     funder: str = ""  # the proxy/safe/deposit wallet holding the funds (required for types 1-3)
     order_type: Literal["FOK", "FAK"] = "FOK"
     max_concurrency: int = Field(4, ge=1, le=32)
+    orders_per_second: float = Field(10.0, gt=0, le=350, allow_inf_nan=False)  # POST /order, any sliding second
     # CLOB API credentials made elsewhere: <prefix>_KEY, <prefix>_SECRET, <prefix>_PASSPHRASE in the
     # environment (all three, or none: then they are derived from the key)
     api_credentials_env: str = "COPYBOT_CLOB_API"

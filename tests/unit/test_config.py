@@ -101,6 +101,7 @@ live:
   funder: "{OTHER}"
   order_type: FAK
   max_concurrency: 2
+  orders_per_second: 5
   api_credentials_env: MY_CLOB_API
   relayer_url: "http://127.0.0.1:9/relayer"
   rpc_url: "http://127.0.0.1:9/rpc"
@@ -203,7 +204,7 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
         "/etc/copybot/wallet.key",
         2,
     )
-    assert (lv.funder, lv.order_type, lv.max_concurrency) == (OTHER, "FAK", 2)
+    assert (lv.funder, lv.order_type, lv.max_concurrency, lv.orders_per_second) == (OTHER, "FAK", 2, 5)
     assert (lv.api_credentials_env, lv.relayer_url, lv.rpc_url) == (
         "MY_CLOB_API",
         "http://127.0.0.1:9/relayer",
