@@ -127,7 +127,10 @@ class SignedOrder:
         return "0x" + _digest(encode_typed_data(full_message=self.typed_data(exchange))).hex()
 
     def recover(self, exchange: str, version: str = "2") -> str | None:
-        """The lowercase address whose ECDSA signature this is under that domain (None if unreadable)."""
+        """The lowercase address whose ECDSA signature this is under that domain (None if unreadable,
+        or if its recovery byte is not 27/28, which the exchange's ECDSA.recover refuses)."""
+        if len(self.signature) != 132 or self.signature[-2:].lower() not in ("1b", "1c"):
+            return None
         try:
             message = encode_typed_data(full_message=self.typed_data(exchange, version))
             return str(Account.recover_message(message, signature=self.signature)).lower()

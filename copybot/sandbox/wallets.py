@@ -154,6 +154,8 @@ def deposit_wallet_signer(wallet: str, order_hash: bytes, signature: bytes, chai
     hashStruct(TypedDataSign(contents, "DepositWallet", "1", chainId, wallet, 0)))``. A bare 65-byte
     signature is recovered over the order hash itself."""
     try:
+        if len(signature) >= 65 and signature[64] not in (27, 28):  # on chain, ECDSA.recover takes only these
+            return None
         if len(signature) == 65:
             return str(Account._recover_hash(order_hash, signature=signature)).lower()
         if len(signature) < 65 + 64 + 2:
@@ -182,5 +184,5 @@ def deposit_wallet_signer(wallet: str, order_hash: bytes, signature: bytes, chai
         )
         digest = keccak(b"\x19\x01" + separator + struct)
         return str(Account._recover_hash(digest, signature=ecdsa)).lower()
-    except (ValueError, UnicodeDecodeError, TypeError):
+    except Exception:  # a malformed signature or wrapper: whatever eth_account / eth_keys raise
         return None

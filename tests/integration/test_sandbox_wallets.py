@@ -78,6 +78,11 @@ def test_a_deposit_wallet_signature_is_checked_not_just_its_addresses(served) ->
         with pytest.raises(RequestRejectedError) as info:
             client.post_order(replace(signed, signature="0x" + raw.hex()))
         assert (info.value.status, str(info.value)) == (400, "invalid signature")
+        unreadable = bytearray(bytes.fromhex(signed.signature[2:]))
+        unreadable[64] = 99  # no valid recovery id: nothing to recover, still a 400, never a 500
+        with pytest.raises(RequestRejectedError) as info:
+            client.post_order(replace(signed, signature="0x" + unreadable.hex()))
+        assert (info.value.status, str(info.value)) == (400, "invalid signature")
         trailer = bytearray(bytes.fromhex(signed.signature[2:]))
         trailer[100] ^= 0x01  # the contents hash the wrapper claims: no longer the order's
         with pytest.raises(RequestRejectedError, match="invalid signature"):
