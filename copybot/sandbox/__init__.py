@@ -7,7 +7,7 @@ One ASGI app serves four upstreams under one port: ``/etherscan/v2/api`` (Ethers
 can be reorganised. It powers the demo, the integration tests and the benchmarks, and is
 deterministic under a seed.
 
-The CLOB also trades (:mod:`~copybot.sandbox.trading`): the real ``py_clob_client_v2`` derives
+The CLOB also trades (:mod:`~copybot.sandbox.trading`): the real ``polymarket-client`` derives
 API keys, posts EIP-712 V2 signed orders that match against the sandbox book, reads balances,
 orders and trades. :meth:`Sandbox.fund` gives a wallet pUSD, :meth:`Sandbox.resolve` closes a
 market.

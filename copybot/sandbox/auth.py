@@ -107,7 +107,7 @@ def recover_l1(headers: Mapping[str, str], chain_id: int = CHAIN_ID) -> tuple[st
 
 
 def hmac_signature(secret: str, timestamp: str, method: str, path: str, body: str) -> str:
-    """The L2 signature the client computes (``py_clob_client_v2.signing.hmac``)."""
+    """The L2 signature the client computes (``polymarket-client``'s ``_internal.hmac``)."""
     message = timestamp + method + path + body.replace("'", '"')
     digest = hmac.new(base64.urlsafe_b64decode(secret), message.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()

@@ -1,4 +1,4 @@
-"""The CLOB's authenticated routes (and the public ones ``py_clob_client_v2`` needs to build an
+"""The CLOB's authenticated routes (and the public ones ``polymarket-client`` needs to build an
 order), on top of :class:`~copybot.sandbox.trading.Clob`.
 
 L1 (wallet signature): ``POST /auth/api-key`` (400 ``Could not create api key`` if it exists),

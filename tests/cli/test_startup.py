@@ -13,7 +13,7 @@ import pytest
 from copybot.store import Store
 from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
-HEAVY = ("web3", "polymarket", "py_clob_client_v2", "uvicorn", "starlette")
+HEAVY = ("web3", "polymarket", "uvicorn", "starlette")
 PROBE = """
 import json, sys
 sys.argv = ["copybot", *json.loads(sys.argv[1])]

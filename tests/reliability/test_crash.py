@@ -99,7 +99,7 @@ def sandbox_trades_by_order(box: Sandbox, wallet: str) -> Counter[str]:
 
 
 def test_kill_9_at_random_moments_live(tmp_path: Path) -> None:
-    """The same in live mode: orders are signed by py-clob-client-v2 and matched by the sandbox
+    """The same in live mode: orders are signed by polymarket-client and matched by the sandbox
     CLOB, so a crash between sending an order and recording its answer is possible, and the
     intent + reconcile path has to resolve it without ever sending a fill's order twice."""
     rng = random.Random(SEED + 1)

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 from eth_account import Account
-from py_clob_client_v2.client import ClobClient
 
 from copybot.sandbox import Sandbox, serve_in_thread
 from tests.reliability.helpers import Watch, connect, no_tracebacks
 from tests.support.cli import run_cli
+from tests.support.live import sdk_client
 from tests.support.sandbox import KEY_ENV, settings_dict, write_settings
 
 RUN_S = 12
@@ -77,7 +77,9 @@ def test_no_secret_in_logs_status_health_metrics_or_database(tmp_path: Path) -> 
             "status --json": run_cli("status", "--config", str(cfg), "--json", "--limit", "0", env=env),
             "health --json": run_cli("health", "--config", str(cfg), "--json", env=env),
         }
-        creds = ClobClient(server.urls["clob"], chain_id=137, key=key).create_or_derive_api_key()
+        with sdk_client(server.urls, key, account.address) as client:  # the credentials the run derived
+            creds = client.credentials
+        assert box.clob.keys.of(account.address.lower()) == [creds.key]  # the one key there is: the run's
         # the JSON logs too: another short run, so both formats are covered
         json_run = Watch(
             cfg, env, logs, "live-json", ("--live", "--once", "--log-level", "DEBUG", "--log-format", "json")
@@ -103,8 +105,8 @@ def test_no_secret_in_logs_status_health_metrics_or_database(tmp_path: Path) -> 
     blobs = {f"database files {i}": b for i, b in enumerate(files)} | {"database files after": database_bytes(db)}
     forbidden = {
         "private key": [key, body, body.upper()],
-        "API secret": [creds.api_secret],
-        "API passphrase": [creds.api_passphrase],
+        "API secret": [creds.secret],
+        "API passphrase": [creds.passphrase],
         "Etherscan API key": [etherscan_key],
     }
     assert all(len(v) >= 16 for values in forbidden.values() for v in values)
