@@ -293,12 +293,42 @@ class OrderResult:
 
     shares: int  # base units bought or sold
     collateral: int  # base units paid (BUY) or received (SELL)
+    # the exchange's ids of the trades behind it that are not confirmed on chain yet (live): a trade
+    # can still FAIL after matching, and is then reversed (copybot.trading.settlement)
+    trades: tuple[str, ...] = ()
 
     @property
     def avg_price(self) -> Decimal:
         if self.shares <= 0:
             return Decimal(0)
         return Decimal(self.collateral) / Decimal(self.shares)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeState:
+    """What the exchange says of one of its trades: its status and what it moved."""
+
+    status: str  # MATCHED, MINED, CONFIRMED, RETRYING, FAILED (…)
+    shares: int
+    collateral: int
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("CONFIRMED", "FAILED")
+
+
+@dataclass(frozen=True, slots=True)
+class UnsettledTrade:
+    """One of our booked trades whose exchange trades are not all confirmed yet."""
+
+    row_id: int
+    leader: str
+    token_id: int
+    side: Side
+    shares: int
+    collateral: int
+    cost_out: int  # the cost basis a sale took out of the position (0 for a purchase)
+    exchange_trades: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

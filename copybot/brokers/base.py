@@ -8,11 +8,12 @@ brokers are chosen once, in ``copybot.app``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from copybot.models import Book, OrderIntent, OrderResult, Skip
+from copybot.models import Book, OrderIntent, OrderResult, Skip, TradeState
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class Broker(Protocol):
     async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
         """Collect a resolved position (``payout`` per share, 1 or 0): what it paid, or None when it
         is redeemed outside copybot (the position is then marked redeemable)."""
+        ...
+
+    async def trade_states(self, trade_ids: Sequence[str]) -> dict[str, TradeState]:
+        """What the exchange says of these trades of ours (those it knows of): settled on chain or not."""
         ...
 
     async def check_wallet(self) -> str:

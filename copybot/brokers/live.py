@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Literal
@@ -46,7 +47,7 @@ from copybot.errors import (
     OrderRejected,
     RateLimited,
 )
-from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, from_units, to_units
+from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, TradeState, from_units, to_units
 from copybot.protocol import CENT, CTF_EXCHANGE_V2, LOT, NEG_RISK_EXCHANGE_V2
 from copybot.upstream.http import RateLimiter
 
@@ -241,19 +242,29 @@ class LiveBroker:
         status = order.status.upper()
         if status in PENDING_ORDER_STATUSES:
             raise OrderPending(f"clob: order {order_id} is still {order.status.lower()}")
-        shares = collateral = 0
-        for trade_id in order.associate_trades or ():
+        states = await self.trade_states(list(order.associate_trades or ()))
+        kept = {i: s for i, s in states.items() if s.status != FAILED_TRADE}
+        shares = sum(s.shares for s in kept.values())
+        collateral = sum(s.collateral for s in kept.values())
+        return OrderResult(shares, collateral, tuple(i for i, s in kept.items() if not s.final))
+
+    async def trade_states(self, trade_ids: Sequence[str]) -> dict[str, TradeState]:
+        client = await self._sdk()
+
+        async def one(trade_id: str) -> TradeState | None:
             try:
                 async with self._sem:
                     page = await client.list_account_trades(id=trade_id).first_page()
             except PolymarketError as exc:
                 raise classify(exc, sent=False) from None
             for trade in page.items:
-                if trade.id != trade_id or trade.status == FAILED_TRADE:
-                    continue
-                shares += to_units(trade.size)
-                collateral += to_units(trade.size * trade.price)
-        return OrderResult(shares, collateral)
+                if trade.id == trade_id:
+                    return TradeState(trade.status, to_units(trade.size), to_units(trade.size * trade.price))
+            return None
+
+        ids = list(dict.fromkeys(trade_ids))
+        found = await asyncio.gather(*(one(i) for i in ids))
+        return {i: s for i, s in zip(ids, found, strict=True) if s is not None}
 
     async def balance(self) -> int | None:
         return await self.collateral_balance()

@@ -54,9 +54,10 @@ def from_answer(intent: OrderIntent, answer: OrderResponse) -> OrderResult | Ski
     making, taking = _units(answer.making_amount), _units(answer.taking_amount)
     if making <= 0 or taking <= 0:
         return Skip(Reason.NOT_FILLED, f"not filled: order {answer.status} with nothing matched")
+    trades = tuple(answer.trade_ids)  # confirmed (or failed) on chain later: copybot.trading.settlement
     if intent.side is Side.BUY:
-        return OrderResult(shares=taking, collateral=making)
-    return OrderResult(shares=making, collateral=taking)
+        return OrderResult(shares=taking, collateral=making, trades=trades)
+    return OrderResult(shares=making, collateral=taking, trades=trades)
 
 
 def _units(value: Decimal | None) -> int:

@@ -8,10 +8,22 @@ SELLs take what the bids give (fill-and-kill), so an exit is never blocked by th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from copybot.brokers.base import PreparedOrder
-from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, from_units, to_units, value_at
+from copybot.models import (
+    Book,
+    OrderIntent,
+    OrderResult,
+    Reason,
+    Side,
+    Skip,
+    TradeState,
+    from_units,
+    to_units,
+    value_at,
+)
 
 
 def _units(value: Decimal, rounding: str) -> int:
@@ -81,6 +93,9 @@ class PaperBroker:
 
     async def close(self) -> None:
         return None
+
+    async def trade_states(self, trade_ids: Sequence[str]) -> dict[str, TradeState]:
+        return {}  # a paper fill is final when it is made
 
     async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:
         return PreparedOrder(f"paper-{uuid.uuid4().hex}", intent, book)

@@ -277,6 +277,7 @@ class Sandbox:
             self._sync()
             for _ in range(n):
                 self._mine_block(scheduled=False)
+            self.clob.sync()
             return self._latest
 
     def inject_fill(
@@ -370,7 +371,7 @@ class Sandbox:
             self._mine_block(scheduled=True)
         clob = getattr(self, "clob", None)  # absent while the sandbox is being built
         if clob is not None:
-            clob.match_due()
+            clob.sync()
 
     def _mine_block(self, *, scheduled: bool) -> None:
         if scheduled:

@@ -130,10 +130,11 @@ class Trade:
     match_time: int
     tx_hash: str
     block: int  # the block it settles in
+    failed: bool = False  # its transaction reverts: FAILED once its block is mined
 
     def to_json(self, mined: bool) -> dict[str, Any]:
         """The ``/data/trades`` record (``trader_side`` TAKER). Status MATCHED until its block is
-        mined, then CONFIRMED. ``price`` is the average, rounded; the exact amounts are ``size``
+        mined, then CONFIRMED (or FAILED). ``price`` is the average, rounded; the exact amounts are ``size``
         and the ``maker_orders``."""
         outcome = self.market.outcomes[self.market.index_of(self.token_id)]
         other = Side.SELL if self.side is Side.BUY else Side.BUY
@@ -146,7 +147,7 @@ class Trade:
             "size": fmt_units(self.shares),
             "fee_rate_bps": "0",
             "price": avg_price(self.collateral, self.shares),
-            "status": "CONFIRMED" if mined else "MATCHED",
+            "status": ("FAILED" if self.failed else "CONFIRMED") if mined else "MATCHED",
             "match_time": str(self.match_time),
             "last_update": str(self.match_time),
             "outcome": outcome,

@@ -53,6 +53,7 @@ from copybot.protocol import UNIT, topic_to_address
 from .accounts import NOT_OWNER, check_accounts, holder_of
 from .auth import ApiKey, ApiKeys
 from .book import PRICE_SCALE, MarketBook, collateral_for, fmt_units
+from .clob_reads import ClobReads
 from .delayed import Delayed
 from .ledger import COLLATERAL, Balances, Ledger, MakerFill, OrderRecord, Trade
 from .orders import MARKET_ORDER_TYPES, OrderError, SignedOrder, check_signature, parse_order
@@ -78,7 +79,7 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-class Clob:
+class Clob(ClobReads):
     """Accounts, balances, orders and trades of the sandbox CLOB. Shared state is only touched
     under the sandbox's lock; signatures are checked before taking it (they are the slow part)."""
 
@@ -93,6 +94,8 @@ class Clob:
         self.trades: list[Trade] = []
         self.page_size = 100  # records per /data/* page
         self.delayed = Delayed(self.orders, sandbox)  # production's "delayed" answers, on demand
+        self.failing_trades = False  # trades matched while set FAIL on chain (reverted when mined)
+        self._reverting: list[Trade] = []
 
     @property
     def matching_delay_s(self) -> float:
@@ -103,8 +106,11 @@ class Clob:
     def matching_delay_s(self, value: float) -> None:
         self.delayed.delay_s = value
 
-    def match_due(self) -> None:
+    def sync(self) -> None:
+        """What happens as blocks are mined (the sandbox's lock held): delayed orders due are
+        matched, failed trades' balances move back."""
         self.delayed.match_due()
+        self._revert_failed()
 
     def match_delayed(self) -> None:
         self.delayed.match_all()
@@ -303,7 +309,10 @@ class Clob:
             MakerFill(log.topics[1], _uuid(rng), topic_to_address(log.topics[2]), p, s)
             for log, (p, s) in zip(tx.logs, fills, strict=False)
         )
-        block = self._sandbox._queue(tx)
+        failing = self.failing_trades
+        # a trade that fails on chain: its transaction reverts (no logs); the balances move back
+        # when its block is mined (Clob.sync)
+        block = self._sandbox._latest + 1 if failing else self._sandbox._queue(tx)
         trade = Trade(
             trade_id=_uuid(rng),
             order_id=order_id,
@@ -319,9 +328,25 @@ class Clob:
             match_time=int(self._sandbox.clock.now()),
             tx_hash=tx.tx_hash,
             block=block,
+            failed=failing,
         )
         self.trades.append(trade)
+        if failing:
+            self._reverting.append(trade)
         return trade
+
+    def _revert_failed(self) -> None:
+        """Move back what the failed trades of mined blocks had moved (the sandbox's lock held)."""
+        latest = self._sandbox._latest
+        due = [t for t in self._reverting if t.block <= latest]
+        if not due:
+            return
+        self._reverting = [t for t in self._reverting if t.block > latest]
+        for t in due:
+            paid, got = (COLLATERAL, t.token_id) if t.side is Side.BUY else (t.token_id, COLLATERAL)
+            paid_units, got_units = (t.collateral, t.shares) if t.side is Side.BUY else (t.shares, t.collateral)
+            self.ledger.spend(t.maker_address, got, got_units)
+            self.ledger.deposit(t.maker_address, paid, paid_units)
 
     def cancel(self, key: ApiKey, order_ids: list[str] | None) -> dict[str, Any]:
         """Cancel LIVE orders of this key's address (all of them for None)."""
@@ -340,52 +365,9 @@ class Clob:
                     canceled.append(order_id)
         return {"canceled": canceled, "not_canceled": not_canceled}
 
-    # -- reads -----------------------------------------------------------------------------
-
-    def _own(self, key: ApiKey) -> list[OrderRecord]:
-        return [o for o in self.orders.values() if o.signer == key.address]
-
-    def order(self, key: ApiKey, order_id: str) -> dict[str, Any] | None:
-        with self._sandbox._lock:
-            record = self.orders.get(order_id.lower())
-            return record.to_json() if record is not None and record.signer == key.address else None
-
-    def open_orders(self, key: ApiKey, filters: dict[str, str]) -> list[dict[str, Any]]:
-        with self._sandbox._lock:
-            return [
-                o.to_json()
-                for o in self._own(key)
-                if o.status == "LIVE"
-                and filters.get("id", o.order_id).lower() == o.order_id
-                and filters.get("market", o.market.condition_id).lower() == o.market.condition_id
-                and filters.get("asset_id", str(o.token_id)) == str(o.token_id)
-            ]
-
-    def trade_list(self, key: ApiKey, filters: dict[str, str]) -> list[dict[str, Any]]:
-        """The key's address's trades, oldest first, filtered like production's query parameters."""
-        after, before = _int(filters.get("after")), _int(filters.get("before"))
-        with self._sandbox._lock:
-            self._sandbox._sync()
-            latest = self._sandbox._latest
-            return [
-                t.to_json(mined=t.block <= latest)
-                for t in self.trades
-                if t.signer == key.address
-                and filters.get("id", t.trade_id) == t.trade_id
-                and filters.get("market", t.market.condition_id).lower() == t.market.condition_id
-                and filters.get("asset_id", str(t.token_id)) == str(t.token_id)
-                and filters.get("maker_address", t.maker_address).lower() == t.maker_address
-                and (after is None or t.match_time >= after)
-                and (before is None or t.match_time <= before)
-            ]
-
 
 def _address(raw: str) -> str:
     address = raw.lower()
     if not _ADDRESS.match(address):
         raise ValueError(f"not an address: {raw!r}")
     return address
-
-
-def _int(raw: str | None) -> int | None:
-    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None

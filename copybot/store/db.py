@@ -18,7 +18,7 @@ from pathlib import Path
 from cachetools import LRUCache
 
 from copybot.errors import StoreError
-from copybot.models import CopyOutcome, Fill, OrderRecord, Position, RiskState
+from copybot.models import CopyOutcome, Fill, OrderRecord, Position, RiskState, UnsettledTrade
 from copybot.sources.base import PollResult
 from copybot.store import ledger, records
 from copybot.store.connection import check_writable, connect, connect_read_only
@@ -270,6 +270,32 @@ class Store(Reports):
         the P&L it realized (None when nothing was sold)."""
         with self.tx() as c:
             return ledger.record_exit(c, exit_, mode, now)
+
+    # ---- settlement of live trades -----------------------------------------------------------
+    def unsettled_trades(self, limit: int = 200) -> list[UnsettledTrade]:
+        """Booked trades whose exchange trades are not all final yet, oldest first."""
+        rows = self._conn.execute(
+            "SELECT t.id, o.leader, t.token_id, t.side, t.shares, t.usdc, t.cost_out, t.exchange_trades "
+            "FROM trades t JOIN orders o ON o.id = t.order_id WHERE t.settlement = 'pending' ORDER BY t.id LIMIT ?",
+            (limit,),
+        )
+        return [records.unsettled_trade(r) for r in rows]
+
+    def settle_trade(self, t: UnsettledTrade, waiting: tuple[str, ...], failed: tuple[int, int], now: float) -> None:
+        """Record what became of a trade's exchange trades: ``waiting`` are still not final;
+        ``failed`` = (shares, usdc) that failed on chain and are reversed now (``ledger.reverse_trade``)."""
+        shares, usdc = failed
+        if waiting:
+            settlement = "pending"
+        else:
+            settlement = "failed" if shares >= t.shares else "partly_failed" if shares else "confirmed"
+        with self.tx() as c:
+            if shares > 0:
+                ledger.reverse_trade(c, t, shares, usdc, now)
+            c.execute(
+                "UPDATE trades SET settlement = ?, exchange_trades = ? WHERE id = ?",
+                (settlement, ",".join(waiting), t.row_id),
+            )
 
     def fill(self, fill_id: int) -> PendingFill | None:
         row = self._conn.execute("SELECT * FROM fills WHERE id = ?", (fill_id,)).fetchone()

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from copybot.errors import StoreError
-from copybot.models import CopyOutcome, Decision, ExitRule, MarketInfo, OrderIntent, OrderResult, Side
+from copybot.models import CopyOutcome, Decision, ExitRule, MarketInfo, OrderIntent, OrderResult, Side, UnsettledTrade
 from copybot.protocol import LOT
 from copybot.store.records import exit_purpose
 
@@ -131,12 +131,25 @@ def book_trade(c: sqlite3.Connection, t: Trade, *, order_id: int | None, ref: st
     """A fill that happened: the trade row, the position, and the cash it moved; returns the P&L a
     sale realized (0 for a purchase)."""
     r = t.result
-    if order_id is not None:
-        c.execute(
-            "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (order_id, str(t.token_id), t.side.value, r.shares, r.collateral, str(r.avg_price), now),
-        )
     realized = apply_trade(c, t.leader, t.token_id, t.side, r.shares, r.collateral, t.market, now)
+    if order_id is not None:
+        cost_out = r.collateral - realized if t.side is Side.SELL else 0
+        c.execute(
+            "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at, exchange_trades, settlement, "
+            "cost_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                order_id,
+                str(t.token_id),
+                t.side.value,
+                r.shares,
+                r.collateral,
+                str(r.avg_price),
+                now,
+                ",".join(r.trades),
+                "pending" if r.trades else "",
+                cost_out,
+            ),
+        )
     amount = -r.collateral if t.side is Side.BUY else r.collateral
     c.execute(
         "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, ?, ?, ?)",
@@ -235,4 +248,35 @@ def _record_exit_row(
         "INSERT INTO exits (at, leader, token_id, rule, status, shares, usdc, realized, detail, ref) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now, leader, str(token_id), rule.value, status, *sold, realized, detail[:500], ref),
+    )
+
+
+def reverse_trade(c: sqlite3.Connection, t: UnsettledTrade, shares: int, usdc: int, now: float) -> None:
+    """Undo the part of a booked trade (``shares`` for ``usdc``) that failed on chain after matching:
+    a purchase gives its shares back and its cash returns; a sale gets its shares and their cost
+    basis back, its realized P&L is taken back and its proceeds leave the cash again."""
+    token = str(t.token_id)
+    row = c.execute(
+        "SELECT shares, cost FROM positions WHERE leader = ? AND token_id = ?", (t.leader, token)
+    ).fetchone()
+    held, cost = (int(row["shares"]), int(row["cost"])) if row is not None else (0, 0)
+    if t.side is Side.BUY:
+        gone = min(shares, held)
+        cost_back = min(cost, usdc if gone == shares else usdc * gone // max(shares, 1))
+        c.execute(
+            "UPDATE positions SET shares = ?, cost = ?, updated_at = ? WHERE leader = ? AND token_id = ?",
+            (held - gone, cost - cost_back, now, t.leader, token),
+        )
+        amount = usdc
+    else:
+        cost_back = t.cost_out if shares == t.shares else t.cost_out * shares // max(t.shares, 1)
+        c.execute(
+            "UPDATE positions SET shares = shares + ?, cost = cost + ?, realized = realized - ?, updated_at = ? "
+            "WHERE leader = ? AND token_id = ?",
+            (shares, cost_back, usdc - cost_back, now, t.leader, token),
+        )
+        amount = -usdc
+    c.execute(
+        "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, 'trade_failed', ?, ?)",
+        (now, amount, f"trade:{t.row_id}"),
     )

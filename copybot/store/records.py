@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 
-from copybot.models import ExitRule, Fill, OrderRecord, PauseKind, Position, RiskState, Side
+from copybot.models import ExitRule, Fill, OrderRecord, PauseKind, Position, RiskState, Side, UnsettledTrade
 
 EXIT_PURPOSE = "exit:"  # orders.purpose of an exit: "exit:<rule>"; a copy's is "copy"
 
@@ -83,4 +83,17 @@ def risk_state(row: sqlite3.Row) -> RiskState:
         paused_reason=row["paused_reason"],
         paused_kind=PauseKind(row["paused_kind"]),
         paused_day=row["paused_day"],
+    )
+
+
+def unsettled_trade(r: sqlite3.Row) -> UnsettledTrade:
+    return UnsettledTrade(
+        row_id=int(r["id"]),
+        leader=str(r["leader"] or ""),
+        token_id=int(r["token_id"]),
+        side=Side(r["side"]),
+        shares=int(r["shares"]),
+        collateral=int(r["usdc"]),
+        cost_out=int(r["cost_out"]),
+        exchange_trades=tuple(i for i in str(r["exchange_trades"]).split(",") if i),
     )

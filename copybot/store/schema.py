@@ -151,6 +151,15 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL DEFAULT '', ref TEXT NOT NULL DEFAULT '');
     CREATE INDEX exits_at ON exits (at);
     """,
+    # v6: live trades are confirmed on chain after matching, or FAIL: each booked trade keeps the
+    # exchange's ids of its trades until they are final, and a sale the cost basis it took out, so
+    # a failed trade can be reversed exactly
+    """
+    ALTER TABLE trades ADD COLUMN exchange_trades TEXT NOT NULL DEFAULT '';
+    ALTER TABLE trades ADD COLUMN settlement TEXT NOT NULL DEFAULT '';
+    ALTER TABLE trades ADD COLUMN cost_out INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX trades_unsettled ON trades (settlement) WHERE settlement = 'pending';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -48,6 +48,7 @@ from copybot.trading import orders
 from copybot.trading.killswitch import count_outcomes, trading_state
 from copybot.trading.reconcile import reconcile
 from copybot.trading.run_state import Quotes, Running, market_of, prioritise
+from copybot.trading.settlement import settle
 from copybot.upstream.market import MarketData, after_fill
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,11 @@ class Executor:
         return self._risks.get(leader, self._settings.risk)
 
     async def reconcile(self) -> int:
-        """Resolve orders whose outcome is unknown (a crash or a lost answer) before sending more."""
-        return await reconcile(self._store, self._broker, self._market, self._clock)
+        """Resolve orders whose outcome is unknown (a crash or a lost answer) before sending more,
+        then follow up on trades not yet final on chain (a FAILED one is reversed)."""
+        resolved = await reconcile(self._store, self._broker, self._market, self._clock)
+        await settle(self._store, self._broker, self._clock)
+        return resolved
 
     async def run_pending(self) -> int:
         """Decide every pending fill, ten at a time: leader exits (SELLs) first, then the rest in

@@ -7,9 +7,12 @@ the sandbox does it on demand (``Clob.matching_delay_s``) and matches them when 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
-from tests.support.live import Live, buy
+from copybot.models import to_units
+from tests.support.live import FUNDS, Live, buy
 
 
 def orders_posted(live: Live) -> int:
@@ -72,3 +75,65 @@ def test_a_delayed_order_the_clob_then_kills_leaves_its_fill_to_be_decided_again
     decision = live.decision(fill)  # decided again by the rules, on the book as it is now
     assert (decision["decision"], decision["code"]) == ("skipped", "slippage"), decision["reason"]
     assert orders_posted(live) == 1 and live.trades() == []
+
+
+def test_a_trade_that_fails_on_chain_after_matching_is_reversed_in_the_ledger(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    token = box.markets[3].tokens[1]
+    box.clob.failing_trades = True  # matched now, reverted on chain when its block is mined
+    fill = buy(live, 0, token, "40")
+    box.mine(1)
+    live.run(settings)
+    assert live.decision(fill)["decision"] == "filled", "booked when it matched"
+    [trade] = live.rows("SELECT * FROM trades")
+    assert trade["settlement"] == "pending" and trade["exchange_trades"]
+    [position] = live.rows("SELECT * FROM positions")
+    assert position["shares"] == trade["shares"] > 0
+
+    box.clob.failing_trades = False
+    box.mine(1)  # the trade's block: it FAILED, the wallet got its pUSD back
+    assert box.balances(live.address).collateral == to_units(FUNDS)
+    live.run(settings)
+    [trade] = live.rows("SELECT * FROM trades")
+    assert (trade["settlement"], trade["exchange_trades"]) == ("failed", "")
+    [position] = live.rows("SELECT * FROM positions")
+    assert (position["shares"], position["cost"], position["realized"]) == (0, 0, 0)
+    [reversal] = live.rows("SELECT * FROM ledger WHERE kind = 'trade_failed'")
+    assert reversal["amount"] == trade["usdc"]
+    assert to_units(Decimal(live.status()["bankroll"]["cash_usdc"])) == to_units(FUNDS)
+
+
+def test_confirmed_trades_are_marked_and_a_failed_sale_gives_its_shares_back(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    token = box.markets[2].tokens[0]
+    buy(live, 0, token, "40")
+    box.mine(1)
+    live.run(settings)
+    box.mine(1)  # the purchase is mined: CONFIRMED
+    live.run(settings)
+    [bought] = live.rows("SELECT * FROM trades")
+    assert (bought["settlement"], bought["exchange_trades"]) == ("confirmed", "")
+    [before] = live.rows("SELECT * FROM positions")
+
+    box.clob.failing_trades = True
+    box.inject_fill(box.leaders[0], token_id=token, side="SELL", shares=Decimal(40))  # the leader exits
+    box.mine(1)
+    live.run(settings)  # mirrored: sold, booked with its realized P&L
+    [sold] = live.rows("SELECT * FROM trades WHERE side = 'SELL'")
+    assert sold["settlement"] == "pending"
+    [after_sale] = live.rows("SELECT * FROM positions")
+    assert after_sale["shares"] < before["shares"] and after_sale["realized"] != 0
+    box.clob.failing_trades = False
+    box.mine(1)
+    live.run(settings)  # the sale FAILED on chain: the shares, their cost and the P&L come back
+    [position] = live.rows("SELECT * FROM positions")
+    assert (position["shares"], position["cost"], position["realized"]) == (
+        before["shares"],
+        before["cost"],
+        before["realized"],
+    )
+    assert box.balances(live.address).shares[token] == position["shares"], "what the chain holds"
+    [sold] = live.rows("SELECT * FROM trades WHERE side = 'SELL'")
+    assert sold["settlement"] == "failed"

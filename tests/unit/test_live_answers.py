@@ -67,7 +67,7 @@ OID = "0x" + "ab" * 32
                 "status": "matched",
                 "tradeIDs": ["t-1"],
             },
-            OrderResult(shares=10_000_000, collateral=4_599_999),
+            OrderResult(shares=10_000_000, collateral=4_599_999, trades=("t-1",)),  # confirmed later
         ),
         (
             BUY,
