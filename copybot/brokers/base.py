@@ -62,6 +62,7 @@ class Broker(Protocol):
         """What the exchange says of these trades of ours (those it knows of): settled on chain or not."""
         ...
 
-    async def check_wallet(self) -> str:
-        """What ``health`` shows for the wallet trading is done with; ``CheckFailed`` when it cannot trade."""
+    async def check_wallet(self, token_id: int | None = None) -> str:
+        """What ``health`` shows for the wallet trading is done with; ``CheckFailed`` when it cannot
+        trade. ``token_id``: an outcome token it holds, to check that it may sell it too."""
         ...

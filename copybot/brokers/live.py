@@ -272,13 +272,17 @@ class LiveBroker:
     async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
         return None  # redeemed on chain, outside copybot: the position waits as redeemable
 
-    async def check_wallet(self) -> str:
+    async def check_wallet(self, token_id: int | None = None) -> str:
         """The wallet's kind, its pUSD balance and the exchanges' allowances: money to trade and
-        leave to move it."""
+        leave to move it; with ``token_id`` (a token it holds), leave to move outcome tokens too,
+        which SELLs and exits need (an EOA grants it itself; Polymarket's wallets at set-up)."""
         self.check_kind()
         client = await self._sdk()
         try:
             answer = await client.get_balance_allowance(asset_type="COLLATERAL")
+            tokens = None
+            if token_id is not None:
+                tokens = await client.get_balance_allowance(asset_type="CONDITIONAL", token_id=str(token_id))
         except PolymarketError as exc:
             raise classify(exc, sent=False) from None
         cash = from_units(answer.balance).quantize(from_units(CENT))
@@ -288,7 +292,15 @@ class LiveBroker:
         values = list(answer.allowances.values())
         if not values or min(values) <= 0:
             raise CheckFailed(f"{kind} holds {cash} pUSD but an exchange allowance is 0: approve it first")
-        return f"{kind} {self.wallet}: balance {cash} pUSD, allowances set"
+        if tokens is not None:
+            granted = list(tokens.allowances.values())
+            if not granted or min(granted) <= 0:
+                raise CheckFailed(
+                    f"{kind} holds {cash} pUSD, but the exchanges may not move its outcome tokens: SELLs and "
+                    "exits would be refused (approve the conditional tokens for the exchanges: setApprovalForAll)"
+                )
+        sells = "outcome tokens approved" if tokens is not None else "outcome tokens not checked (none held)"
+        return f"{kind} {self.wallet}: balance {cash} pUSD, allowances set, {sells}"
 
     async def collateral_balance(self) -> int:
         client = await self._sdk()

@@ -113,7 +113,7 @@ class PaperBroker:
     async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
         return OrderResult(shares, value_at(shares, payout))  # settled at once, at the resolved price
 
-    async def check_wallet(self) -> str:
+    async def check_wallet(self, token_id: int | None = None) -> str:
         return "paper: the bankroll is the database's ledger"
 
     async def place(self, intent: OrderIntent, book: Book) -> OrderResult | Skip:

@@ -246,6 +246,9 @@ class LiveSettings(_Section):
     order_type: Literal["FOK", "FAK"] = "FOK"
     max_concurrency: int = Field(4, ge=1, le=32)
     orders_per_second: float = Field(10.0, gt=0, le=350, allow_inf_nan=False)  # POST /order, any sliding second
+    # a SELL refused for balance / allowance this soon after its shares were bought is retried on
+    # later cycles (the purchase may not have settled on chain); 0 = never retried
+    sell_settle_wait_s: float = Field(120.0, ge=0, le=3600, allow_inf_nan=False)
     # CLOB API credentials made elsewhere: <prefix>_KEY, <prefix>_SECRET, <prefix>_PASSPHRASE in the
     # environment (all three, or none: then they are derived from the key)
     api_credentials_env: str = "COPYBOT_CLOB_API"

@@ -213,15 +213,25 @@ def _kill_switch(store: Store) -> str:
 
 
 async def _wallet(settings: Settings, private_key: str) -> str:
-    """Live mode: the funds copybot trades with, and the exchange's permission to move them."""
+    """Live mode: the funds copybot trades with, and the exchange's permission to move them (pUSD
+    for BUYs and, checked on a token copybot holds, the outcome tokens for SELLs)."""
     from copybot.app import build_broker  # imports the CLOB SDK: only in live mode
 
+    try:
+        token = await _with_store(settings.storage.path, _a_held_token)
+    except CheckFailed:  # no database yet: nothing held, nothing to sell
+        token = None
     broker = build_broker(settings, private_key)
     try:
         await broker.start()
-        return await broker.check_wallet()
+        return await broker.check_wallet(token)
     finally:
         await broker.close()
+
+
+def _a_held_token(store: Store) -> int | None:
+    held = store.open_positions()
+    return held[0].token_id if held else None
 
 
 def _budget(store: Store) -> str:

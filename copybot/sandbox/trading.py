@@ -95,6 +95,11 @@ class Clob(ClobReads):
         self.page_size = 100  # records per /data/* page
         self.delayed = Delayed(self.orders, sandbox)  # production's "delayed" answers, on demand
         self.failing_trades = False  # trades matched while set FAIL on chain (reverted when mined)
+        self.settlement_lag = False  # what a match brings arrives only when its block is mined
+        # (holder, "COLLATERAL" | "CONDITIONAL") whose approvals for the exchanges are missing:
+        # allowances show 0 and orders needing them are refused for balance / allowance
+        self.unapproved: set[tuple[str, str]] = set()
+        self._arriving: list[tuple[int, str, int, int]] = []  # (block, holder, asset, units)
         self._reverting: list[Trade] = []
 
     @property
@@ -111,6 +116,11 @@ class Clob(ClobReads):
         matched, failed trades' balances move back."""
         self.delayed.match_due()
         self._revert_failed()
+        latest = self._sandbox._latest
+        arrived = [a for a in self._arriving if a[0] <= latest]
+        self._arriving = [a for a in self._arriving if a[0] > latest]
+        for _, holder, asset, units in arrived:
+            self.ledger.deposit(holder, asset, units)
 
     def match_delayed(self) -> None:
         self.delayed.match_all()
@@ -209,6 +219,8 @@ class Clob(ClobReads):
         if order_id in self.orders:
             raise OrderError(f"order {order_id} is invalid. Duplicated.")
         asset = COLLATERAL if order.side is Side.BUY else order.token_id
+        if (order.maker, "COLLATERAL" if order.side is Side.BUY else "CONDITIONAL") in self.unapproved:
+            raise OrderError(NOT_ENOUGH)
         available = self.ledger.view(order.maker, asset, self._sandbox.clock.monotonic()) - self._reserved(
             order.maker, asset
         )
@@ -295,12 +307,15 @@ class Clob(ClobReads):
         collateral = sum(collateral_for(s, p) for p, s in fills)
         token = order.token_id
         now = self._sandbox.clock.monotonic()
-        if order.side is Side.BUY:
-            self.ledger.spend(maker, COLLATERAL, collateral)
-            self.ledger.receive(maker, token, shares, now)
+        paid, got = (COLLATERAL, token) if order.side is Side.BUY else (token, COLLATERAL)
+        paid_units, got_units = (collateral, shares) if order.side is Side.BUY else (shares, collateral)
+        self.ledger.spend(maker, paid, paid_units)
+        if self.failing_trades:
+            pass  # it reverts on chain: nothing arrives, and what was paid comes back (Clob.sync)
+        elif self.settlement_lag:  # what it bought arrives when its block is mined (Clob.sync)
+            self._arriving.append((self._sandbox._latest + 1, maker, got, got_units))
         else:
-            self.ledger.spend(maker, token, shares)
-            self.ledger.receive(maker, COLLATERAL, collateral, now)
+            self.ledger.receive(maker, got, got_units, now)
         rng = self._rng
         tx = self._sandbox._traders.taker_tx(
             rng, market, index, order.side, maker, fills, order_hash=int(order_id, 16), fee_bps=0
@@ -342,11 +357,9 @@ class Clob(ClobReads):
         if not due:
             return
         self._reverting = [t for t in self._reverting if t.block > latest]
-        for t in due:
-            paid, got = (COLLATERAL, t.token_id) if t.side is Side.BUY else (t.token_id, COLLATERAL)
-            paid_units, got_units = (t.collateral, t.shares) if t.side is Side.BUY else (t.shares, t.collateral)
-            self.ledger.spend(t.maker_address, got, got_units)
-            self.ledger.deposit(t.maker_address, paid, paid_units)
+        for t in due:  # what it paid comes back (what it would have got never arrived)
+            paid, units = (COLLATERAL, t.collateral) if t.side is Side.BUY else (t.token_id, t.shares)
+            self.ledger.deposit(t.maker_address, paid, units)
 
     def cancel(self, key: ApiKey, order_ids: list[str] | None) -> dict[str, Any]:
         """Cancel LIVE orders of this key's address (all of them for None)."""

@@ -179,7 +179,8 @@ def trading_routes(sandbox: Sandbox) -> list[Route]:
         holder = clob.holder(key, int(signature_type))
         update = request.url.path.endswith("/update")
         balance = clob.balance_allowance(holder, asset, update=update)
-        return JSONResponse({"balance": str(balance), "allowances": {checksum(s): MAX_ALLOWANCE for s in SPENDERS}})
+        allowance = 0 if (holder, kind) in clob.unapproved else MAX_ALLOWANCE
+        return JSONResponse({"balance": str(balance), "allowances": {checksum(s): allowance for s in SPENDERS}})
 
     async def clob_market(request: Request) -> JSONResponse:
         try:

@@ -262,6 +262,15 @@ class Store(Reports):
         rows = self._conn.execute("SELECT * FROM orders WHERE status IN ('intent', 'unknown') ORDER BY id")
         return [records.order(r) for r in rows]
 
+    def last_buy_at(self, leader: str, token_id: int) -> float | None:
+        """When copybot last bought this position's token for this leader (None: never)."""
+        row = self._conn.execute(
+            "SELECT MAX(t.at) FROM trades t JOIN orders o ON o.id = t.order_id "
+            "WHERE o.leader = ? AND t.token_id = ? AND t.side = 'BUY'",
+            (leader, str(token_id)),
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def orders_for_fill(self, fill_id: int) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM orders WHERE fill_id = ?", (fill_id,)).fetchone()[0])
 

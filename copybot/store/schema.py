@@ -159,6 +159,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE trades ADD COLUMN settlement TEXT NOT NULL DEFAULT '';
     ALTER TABLE trades ADD COLUMN cost_out INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX trades_unsettled ON trades (settlement) WHERE settlement = 'pending';
+    CREATE INDEX trades_token ON trades (token_id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,6 +7,8 @@
 3. ``broker.submit`` sends it. A lost answer leaves the intent ``unknown`` (looked up later, never
    sent again blindly); a transient failure before matching marks it ``abandoned`` (retry later);
    a refusal is a rejection (a failure for the kill switch); a Skip (nothing matched) is a skip.
+   A SELL refused for balance / allowance soon after its shares were bought is deferred instead
+   (``OrderTicket.settle_until``): the purchase may not have settled on chain yet.
 
 :func:`send` returns a :class:`Sent` saying which of these happened; the caller records it.
 """
@@ -18,9 +20,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from copybot.brokers.base import Broker
-from copybot.clock import Clock
-from copybot.errors import OrderOutcomeUnknown, SkipError, TransientError
-from copybot.models import Book, OrderIntent, OrderResult, Reason, Skip
+from copybot.clock import Clock, iso
+from copybot.errors import InsufficientFunds, OrderOutcomeUnknown, SkipError, TransientError
+from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip
 from copybot.store import Store
 from copybot.store.ledger import NewOrder
 
@@ -59,6 +61,9 @@ class OrderTicket:
     leader: str
     fill_id: int | None = None  # the copied fill; None for an exit
     purpose: str = "copy"  # "copy", or records.exit_purpose(rule)
+    # a SELL refused for balance / allowance before this time is retried on a later cycle: the
+    # shares of a recent purchase may not have settled yet (None: never retried)
+    settle_until: float | None = None
 
 
 async def send(
@@ -86,6 +91,13 @@ async def send(
         store.set_order_status(key, "abandoned", clock.now())
         log.warning("order %s not sent, will retry: %s", key, exc)
         return Sent(Sending.DEFERRED, key, prepared.order_id, reason=str(exc))
+    except InsufficientFunds as exc:
+        if intent.side is Side.SELL and ticket.settle_until is not None and clock.now() < ticket.settle_until:
+            store.set_order_status(key, "abandoned", clock.now())
+            why = f"waiting for the shares to settle (retried until {iso(ticket.settle_until)}): {exc}"
+            log.warning("SELL %s refused, %s", key, why)
+            return Sent(Sending.DEFERRED, key, prepared.order_id, reason=why)
+        return Sent(Sending.REJECTED, key, prepared.order_id, code=Reason.REJECTED, reason=f"rejected: {exc}")
     except SkipError as exc:
         return Sent(Sending.REJECTED, key, prepared.order_id, code=Reason.REJECTED, reason=f"rejected: {exc}")
     if isinstance(result, Skip):

@@ -142,7 +142,10 @@ class PositionManager:
         intent = OrderIntent(
             position.token_id, Side.SELL, shares, bound, {"exit": signal.text, "bid": str(book.best_bid)}
         )
-        ticket = OrderTicket(client_key, position.leader, purpose=exit_purpose(signal.rule))
+        wait = self._settings.live.sell_settle_wait_s
+        bought = self._store.last_buy_at(position.leader, position.token_id) if wait > 0 else None
+        settle_until = None if wait <= 0 else (now if bought is None else bought) + wait
+        ticket = OrderTicket(client_key, position.leader, purpose=exit_purpose(signal.rule), settle_until=settle_until)
         sent = await send(self._store, self._broker, self._clock, intent, book, ticket)
         if sent.status in (Sending.UNKNOWN, Sending.DEFERRED):
             raise TransientError(f"exit of {position.token_id} not settled: {sent.reason}")  # looked up / retried

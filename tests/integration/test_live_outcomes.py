@@ -7,11 +7,13 @@ the sandbox does it on demand (``Clob.matching_delay_s``) and matches them when 
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 
 from copybot.models import to_units
+from copybot.ops.health import Check, run_checks
 from tests.support.live import FUNDS, Live, buy
 
 
@@ -137,3 +139,86 @@ def test_confirmed_trades_are_marked_and_a_failed_sale_gives_its_shares_back(liv
     assert box.balances(live.address).shares[token] == position["shares"], "what the chain holds"
     [sold] = live.rows("SELECT * FROM trades WHERE side = 'SELL'")
     assert sold["settlement"] == "failed"
+
+
+def test_a_sell_refused_while_its_purchase_settles_is_retried_then_goes_through(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    box.clob.settlement_lag = True  # shares arrive only when the purchase's block is mined
+    token = box.markets[0].tokens[1]
+    bought = buy(live, 0, token, "40")
+    exit_ = box.inject_fill(box.leaders[0], token_id=token, side="SELL", shares=Decimal(40))
+    box.mine(1)
+    live.run(settings)  # the BUY fills; the mirrored SELL is refused: the shares are not there yet
+    assert live.decision(bought)["decision"] == "filled"
+    [order] = live.orders_for(exit_)
+    assert order["status"] == "abandoned", "refused for balance, kept for a later cycle"
+    query = "SELECT state FROM fills WHERE tx_hash = ? AND log_index = ?"
+    [(state,)] = live.rows(query, exit_.tx_hash, exit_.log_index)
+    assert state == "pending"
+    assert live.rows("SELECT * FROM positions")[0]["shares"] > 0
+
+    box.mine(1)  # the purchase settles: the shares are in the wallet
+    live.run(settings)
+    sold = live.decision(exit_)
+    assert sold["decision"] == "filled" and sold["reason"] == "mirrored leader sell", sold["reason"]
+    assert [o["status"] for o in live.orders_for(exit_)] == ["abandoned", "filled"]
+    assert live.rows("SELECT shares FROM positions")[0]["shares"] == 0
+
+
+def test_a_sell_refused_for_balance_after_the_wait_is_a_failure(live: Live) -> None:
+    box = live.box
+    data = live.data()
+    data["live"]["sell_settle_wait_s"] = 0  # no waiting: the old behaviour, a failure at once
+    settings = live.settings(data)
+    box.clob.settlement_lag = True
+    token = box.markets[0].tokens[1]
+    buy(live, 0, token, "40")
+    exit_ = box.inject_fill(box.leaders[0], token_id=token, side="SELL", shares=Decimal(40))
+    box.mine(1)
+    live.run(settings)
+    failed = live.decision(exit_)
+    assert failed["decision"] == "failed"
+    assert failed["reason"] == "rejected: clob: not enough balance / allowance", failed["reason"]
+
+
+def test_an_exit_refused_while_its_purchase_settles_is_tried_again_next_cycle(live: Live) -> None:
+    box = live.box
+    data = live.data()
+    data["exits"] = {"stop_loss": "0.01"}  # the spread alone trips it
+    settings = live.settings(data)
+    box.clob.settlement_lag = True
+    token = box.markets[0].tokens[1]
+    buy(live, 0, token, "50")
+    box.mine(1)
+    live.run(settings)  # bought
+    live.run(settings)  # the stop-loss SELL is refused: the shares have not arrived
+    assert live.rows("SELECT * FROM exits") == [], "not recorded as a failed exit"
+    [order] = live.rows("SELECT * FROM orders WHERE purpose LIKE 'exit:%'")
+    assert order["status"] == "abandoned"
+    box.mine(1)
+    live.run(settings)
+    [exit_] = live.rows("SELECT * FROM exits")
+    assert (exit_["rule"], exit_["status"]) == ("stop_loss", "filled")
+    assert live.rows("SELECT shares FROM positions")[0]["shares"] == 0
+
+
+def test_health_checks_the_approvals_a_sell_needs_on_a_token_copybot_holds(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    buy(live, 0, box.markets[0].tokens[0], "40")
+    box.mine(2)
+    live.run(settings)
+
+    def wallet_check() -> Check:
+        report = asyncio.run(run_checks(settings, box.api_key, max_age_s=600, private_key=live.key))
+        [check] = [c for c in report.checks if c.name == "wallet"]
+        return check
+
+    ok = wallet_check()
+    assert ok.ok and ok.detail.endswith("allowances set, outcome tokens approved"), ok.detail
+    box.clob.unapproved.add((live.address, "CONDITIONAL"))  # an EOA that never approved the CTF tokens
+    refused = wallet_check()
+    assert not refused.ok and "SELLs and exits would be refused" in refused.detail, refused.detail
+    box.clob.unapproved.add((live.address, "COLLATERAL"))
+    assert "an exchange allowance is 0" in wallet_check().detail
