@@ -33,6 +33,8 @@ built from redacted URLs.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class CopybotError(Exception):
     """Base of every error copybot raises on purpose."""
@@ -105,6 +107,15 @@ class RangeTooLarge(RequestRejected):
 
 class OrderRejected(SkipError):
     pass
+
+
+class TickSizeChanged(OrderRejected):
+    """The exchange refused the order's price for the market's tick (it changed since the book was
+    read): nothing executed. ``tick`` is the tick the refusal names, if it names one."""
+
+    def __init__(self, message: str, tick: Decimal | None = None) -> None:
+        super().__init__(message)
+        self.tick = tick
 
 
 class OrderVersionMismatch(OrderRejected):

@@ -15,6 +15,7 @@ the SDK's own validation (``UserInputError``: price off the tick grid, size) -> 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
@@ -28,6 +29,7 @@ from copybot.errors import (
     OrderRejected,
     OrderVersionMismatch,
     RateLimited,
+    TickSizeChanged,
     UpstreamRestarting,
     UpstreamUnavailable,
 )
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 NOT_FILLED_CODES: Final = frozenset({"unmatched", "fok_not_filled", "fak_not_filled"})
 KILLED_TEXTS: Final = ("fully filled or killed", "couldn't be fully filled", "no orders found to match")
 PENDING_STATUSES: Final = frozenset({"delayed", "live"})
+TICK_RULE: Final = re.compile(r"minimum tick size rule: ([0-9]*\.?[0-9]+)")
+ALLOWED_TICKS: Final = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
 
 
 def from_answer(intent: OrderIntent, answer: OrderResponse) -> OrderResult | Skip:
@@ -100,7 +104,9 @@ def classify(exc: Exception, *, sent: bool) -> CopybotError:
     if "version" in lowered:  # the exchange signs a newer order version than this SDK: upgrade it
         return OrderVersionMismatch(f"clob: order version mismatch: {text}")
     if "tick" in lowered:
-        return OrderRejected(f"clob: tick size: {text}")
+        named = TICK_RULE.search(text)
+        tick = Decimal(named.group(1)) if named else None
+        return TickSizeChanged(f"clob: tick size: {text}", tick if tick in ALLOWED_TICKS else None)
     if "minimum" in lowered or "lower than" in lowered:
         return OrderRejected(f"clob: below minimum size: {text}")
     return OrderRejected(f"clob: HTTP {status}: {text}")

@@ -1,11 +1,17 @@
-"""Market resolution in the sandbox: a resolved market has no book, refuses orders, and its LIVE
-orders are canceled; the winning token is what Gamma and ``/clob-markets`` then show."""
+"""Market events in the sandbox. Resolution: a resolved market has no book, refuses orders, and
+its LIVE orders are canceled; the winning token is what Gamma and ``/clob-markets`` then show. A
+tick-size change (production sends ``tick_size_change`` on its market channel; it happens while a
+market trades): every answer shows the new tick at once, and orders priced off it are refused."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Final
 
 from .book import Market
+
+TICKS: Final = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
 
 if TYPE_CHECKING:
     from .core import Sandbox
@@ -34,5 +40,18 @@ def resolve(sandbox: Sandbox, condition_id: str, winning_token_id: int) -> None:
             raise ValueError(f"{condition_id} is already resolved to the other outcome")
         book.winner = index
         for record in sandbox.clob.orders.values():
-            if record.market == market and record.status == "LIVE":
+            if record.market.condition_id == market.condition_id and record.status == "LIVE":
                 record.status, record.reserved = "CANCELED", 0
+
+
+def change_tick(sandbox: Sandbox, condition_id: str, tick: Decimal) -> None:
+    """The market now trades on ``tick``; its book keeps its levels."""
+    if tick not in TICKS:
+        raise ValueError(f"tick {tick} is not one the exchange uses ({', '.join(map(str, sorted(TICKS)))})")
+    with sandbox._lock:
+        old = sandbox.market(condition_id)
+        book = sandbox._lookup(old.tokens[0])[0]
+        new = replace(old, tick_size=tick)
+        book.market = new
+        sandbox.markets[sandbox.markets.index(old)] = new
+        sandbox._by_condition[new.condition_id] = new

@@ -317,7 +317,7 @@ class Executor:
             intent=intent,
             market=info,
             details=details,
-            client_key=key,
+            client_key=sent.client_key,  # the order that was decided (a re-signed one has its own key)
             order_id=sent.order_id,
         )
         if sent.status is orders.Sending.FILLED and sent.result is not None:

@@ -8,7 +8,8 @@
    sent again blindly); a transient failure before matching marks it ``abandoned`` (retry later);
    a refusal is a rejection (a failure for the kill switch); a Skip (nothing matched) is a skip.
    A SELL refused for balance / allowance soon after its shares were bought is deferred instead
-   (``OrderTicket.settle_until``): the purchase may not have settled on chain yet.
+   (``OrderTicket.settle_until``): the purchase may not have settled on chain yet. An order refused
+   for the market's tick (changed since the book was read) is signed again once, on the new tick.
 
 :func:`send` returns a :class:`Sent` saying which of these happened; the caller records it.
 """
@@ -16,12 +17,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from copybot.brokers.base import Broker
 from copybot.clock import Clock, iso
-from copybot.errors import InsufficientFunds, OrderOutcomeUnknown, SkipError, TransientError
+from copybot.errors import InsufficientFunds, OrderOutcomeUnknown, SkipError, TickSizeChanged, TransientError
 from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip
 from copybot.store import Store
 from copybot.store.ledger import NewOrder
@@ -67,7 +68,14 @@ class OrderTicket:
 
 
 async def send(
-    store: Store, broker: Broker, clock: Clock, intent: OrderIntent, book: Book, ticket: OrderTicket
+    store: Store,
+    broker: Broker,
+    clock: Clock,
+    intent: OrderIntent,
+    book: Book,
+    ticket: OrderTicket,
+    *,
+    retried: bool = False,
 ) -> Sent:
     key = ticket.client_key
     try:
@@ -91,6 +99,15 @@ async def send(
         store.set_order_status(key, "abandoned", clock.now())
         log.warning("order %s not sent, will retry: %s", key, exc)
         return Sent(Sending.DEFERRED, key, prepared.order_id, reason=str(exc))
+    except TickSizeChanged as exc:
+        # refused before matching for the market's new tick: signed again once on the tick the
+        # refusal names, under a key of its own (this one certainly did not execute)
+        store.set_order_status(key, "abandoned", clock.now())
+        if exc.tick is None or exc.tick == book.tick_size or retried:
+            return Sent(Sending.REJECTED, key, prepared.order_id, code=Reason.REJECTED, reason=f"rejected: {exc}")
+        log.warning("order %s refused for its tick (now %s): signing it again", key, exc.tick)
+        again = replace(ticket, client_key=f"{key}:tick")
+        return await send(store, broker, clock, intent, replace(book, tick_size=exc.tick), again, retried=True)
     except InsufficientFunds as exc:
         if intent.side is Side.SELL and ticket.settle_until is not None and clock.now() < ticket.settle_until:
             store.set_order_status(key, "abandoned", clock.now())

@@ -151,7 +151,9 @@ class PositionManager:
             raise TransientError(f"exit of {position.token_id} not settled: {sent.reason}")  # looked up / retried
         status = {Sending.FILLED: "filled", Sending.SKIPPED: "skipped"}.get(sent.status, "failed")
         detail = signal.text if sent.status is Sending.FILLED else sent.reason
-        outcome = replace(closing, intent=intent, result=sent.result, status=status, detail=detail)
+        outcome = replace(
+            closing, client_key=sent.client_key, intent=intent, result=sent.result, status=status, detail=detail
+        )
         _log_exit(outcome, self._store.record_exit(outcome, self._broker.mode, self._clock.now()))
         return outcome
 

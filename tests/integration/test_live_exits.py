@@ -73,9 +73,13 @@ def test_an_exit_refused_before_matching_is_tried_again_next_cycle(live: Live, r
 def test_a_rejected_exit_is_recorded_as_failed_and_the_position_stays_open(live: Live) -> None:
     settings, token = _open_position(live)
     held = _position(live, token)["shares"]
-    live.gate.mode = "reject"
-    live.run(settings)
+    live.gate.mode = "reject"  # refused for balance / allowance
+    live.run(settings)  # within live.sell_settle_wait_s of the purchase: tried again later, not failed
     [order] = _exit_orders(live)
+    assert order["status"] == "abandoned" and live.rows("SELECT * FROM exits") == []
+    settings = settings.model_copy(update={"live": settings.live.model_copy(update={"sell_settle_wait_s": 0.0})})
+    live.run(settings)  # the wait is over (none here): a failure
+    [_, order] = _exit_orders(live)
     assert order["status"] == "failed"
     assert _position(live, token)["shares"] == held and _sales(live, token) == []
     assert live.rows("SELECT COUNT(*) AS n FROM trades WHERE order_id = ?", order["id"])[0]["n"] == 0

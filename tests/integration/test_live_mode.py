@@ -32,6 +32,7 @@ from copybot.errors import (
     OrderRejected,
     OrderVersionMismatch,
     RateLimited,
+    TickSizeChanged,
     UpstreamRestarting,
     UpstreamUnavailable,
 )
@@ -160,7 +161,7 @@ PRODUCTION_ERRORS = [
     (
         400,
         {"error": "order 0xab is invalid. Price (0.555) breaks minimum tick size rule: 0.01"},
-        OrderRejected,
+        TickSizeChanged,
         "clob: tick size",
     ),
     (

@@ -222,3 +222,25 @@ def test_health_checks_the_approvals_a_sell_needs_on_a_token_copybot_holds(live:
     assert not refused.ok and "SELLs and exits would be refused" in refused.detail, refused.detail
     box.clob.unapproved.add((live.address, "COLLATERAL"))
     assert "an exchange allowance is 0" in wallet_check().detail
+
+
+def test_an_order_refused_because_the_tick_changed_is_signed_again_on_the_new_tick(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    market = box.markets[2]  # trades on a 0.001 tick
+    assert market.tick_size == Decimal("0.001")
+    fill = buy(live, 0, market.tokens[0], "40")
+    box.mine(1)
+    # the tick moves to 0.01 after copybot read the book and signed: the CLOB refuses the price
+    live.gate.before_post = lambda n: box.change_tick(market.condition_id, Decimal("0.01")) if n == 1 else None
+    live.run(settings)
+    orders = live.orders_for(fill)
+    assert [o["status"] for o in orders][0] == "abandoned", "refused before matching: certainly not executed"
+    assert len(orders) == 2 and orders[1]["client_key"].endswith(":tick"), "signed again once"
+    assert live.gate.posts == 2
+    decision = live.decision(fill)
+    assert decision["decision"] == "filled", decision["reason"]
+    assert orders[1]["status"] == "filled", "the fill is recorded on the order that made it"
+    [executed] = live.trades()
+    assert executed.order_id == orders[1]["exchange_order_id"]
+    assert (decision["fill_shares"], decision["fill_usdc"]) == (executed.shares, executed.collateral)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -60,12 +61,15 @@ class OrderGate:
         self.posts = 0
         self.executed_flag = False
         self.release = False
+        self.before_post: Callable[[int], None] | None = None  # called with the post's number first
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/clob/order":
             await self.app(scope, receive, send)
             return
         self.posts += 1
+        if self.before_post is not None:
+            self.before_post(self.posts)
         mode = self.mode
         if mode == "pass":
             await self.app(scope, receive, send)

@@ -26,6 +26,7 @@ from copybot.errors import (
     OrderRejected,
     OrderVersionMismatch,
     RateLimited,
+    TickSizeChanged,
     UpstreamRestarting,
     UpstreamUnavailable,
 )
@@ -119,7 +120,7 @@ REJECTED = [
     (RequestRejectedError(load_fixture("clob_error_fok.json")["error"], status=400), True, OrderNotFilled),
     (RequestRejectedError("not enough balance / allowance", status=400), True, InsufficientFunds),
     (RequestRejectedError(load_fixture("clob_error_version_mismatch.json")["error"], status=400), True, VERSION),
-    (RequestRejectedError("Price (0.553) breaks minimum tick size rule: 0.01", status=400), True, OrderRejected),
+    (RequestRejectedError("Price (0.553) breaks minimum tick size rule: 0.01", status=400), True, TickSizeChanged),
     (TransportError("connection reset"), True, OrderOutcomeUnknown),
     (TransportError("connection refused"), False, UpstreamUnavailable),
     (UnexpectedResponseError("not JSON"), True, OrderOutcomeUnknown),
@@ -135,3 +136,17 @@ def test_sdk_exceptions_map_to_the_error_tree(exc: Exception, sent: bool, kind: 
 def test_a_429_carries_its_retry_after() -> None:
     error = classify(RateLimitError("slow down", retry_after=7.5), sent=True)
     assert isinstance(error, RateLimited) and error.retry_after == 7.5
+
+
+@pytest.mark.parametrize(
+    ("text", "tick"),
+    [
+        ("order 0xab is invalid. Price (0.553) breaks minimum tick size rule: 0.01", Decimal("0.01")),
+        ("order 0xab is invalid. Price (0.5525) breaks minimum tick size rule: 0.005", Decimal("0.005")),
+        ("Price (0.5) breaks minimum tick size rule: 0.3", None),  # not a tick the exchange has
+        ("invalid tick size", None),
+    ],
+)
+def test_a_tick_refusal_names_the_new_tick_when_it_says_one(text: str, tick: Decimal | None) -> None:
+    error = classify(RequestRejectedError(text, status=400), sent=True)
+    assert isinstance(error, TickSizeChanged) and error.tick == tick

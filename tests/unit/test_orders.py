@@ -18,6 +18,7 @@ from copybot.errors import (
     InsufficientFunds,
     OrderOutcomeUnknown,
     RateLimited,
+    TickSizeChanged,
     UpstreamRestarting,
 )
 from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip
@@ -181,3 +182,51 @@ def test_a_broker_that_cannot_lose_answers_writes_no_intent(store: Store) -> Non
 def test_sent_speaks_as_a_skip() -> None:
     sent = Sent(Sending.SKIPPED, "k", code=Reason.SLIPPAGE, reason="slippage: x")
     assert sent.skip == Skip(Reason.SLIPPAGE, "slippage: x")
+
+
+class TickMoved(Scripted):
+    """Refuses the first order for the market's tick (naming the new one), then fills or refuses again."""
+
+    def __init__(self, then: Any) -> None:
+        super().__init__()
+        self.then, self.ticks = then, []
+
+    async def prepare(self, intent: OrderIntent, book: Book) -> PreparedOrder | Skip:
+        self.ticks.append(book.tick_size)
+        return PreparedOrder(f"0xorder{len(self.ticks)}", intent, None)
+
+    async def submit(self, order: PreparedOrder) -> OrderResult | Skip:
+        self.calls.append("submit")
+        if len(self.calls) == 1:
+            raise TickSizeChanged("clob: tick size: Price (0.553) breaks minimum tick size rule: 0.01", Decimal("0.01"))
+        if isinstance(self.then, BaseException):
+            raise self.then
+        return self.then
+
+
+def test_an_order_refused_for_a_new_tick_is_signed_again_once_on_that_tick(tmp_path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    broker = TickMoved(FILLED)
+    book = replace(BOOK, tick_size=Decimal("0.001"))
+    sent = asyncio.run(send(store, broker, ManualClock(), INTENT, book, TICKET))  # type: ignore[arg-type]
+    assert (sent.status, sent.result, sent.client_key) == (Sending.FILLED, FILLED, "k1:tick")
+    assert broker.ticks == [Decimal("0.001"), Decimal("0.01")], "the second signing used the refusal's tick"
+    assert statuses(store) == [("abandoned", "0xorder1"), ("intent", "0xorder2")]
+
+
+def test_a_second_tick_refusal_is_a_rejection_not_a_loop(tmp_path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    again = TickSizeChanged("clob: tick size: breaks minimum tick size rule: 0.1", Decimal("0.1"))
+    broker = TickMoved(again)
+    book = replace(BOOK, tick_size=Decimal("0.001"))
+    sent = asyncio.run(send(store, broker, ManualClock(), INTENT, book, TICKET))  # type: ignore[arg-type]
+    assert sent.status is Sending.REJECTED and "tick size" in sent.reason
+    assert broker.calls == ["submit", "submit"]
+    assert statuses(store) == [("abandoned", "0xorder1"), ("abandoned", "0xorder2")]
+
+
+def test_a_tick_refusal_naming_the_tick_already_used_is_a_rejection_at_once(tmp_path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    broker = TickMoved(FILLED)
+    sent = asyncio.run(send(store, broker, ManualClock(), INTENT, BOOK, TICKET))  # type: ignore[arg-type]
+    assert sent.status is Sending.REJECTED and broker.calls == ["submit"], "re-signing would change nothing"
