@@ -25,7 +25,7 @@ from copybot.trading.executor import Executor
 from copybot.trading.positions import PositionManager
 from copybot.upstream.cache import CountingCache
 from copybot.upstream.http import Guard, RateLimiter, Upstream, build_client
-from copybot.upstream.market import MarketData
+from copybot.upstream.market import FEE_TTL_S, MarketData
 
 META_TTL_S = 6 * 3600.0
 
@@ -142,6 +142,7 @@ def build_app(
         "latest_block": CountingCache(1, max(0.2, settings.source.poll_interval_s / 2), clock),
         "market_meta": CountingCache(10_000, META_TTL_S, clock),
         "block_times": CountingCache(4096, META_TTL_S, clock),  # rpc: nodes whose logs lack blockTimestamp
+        "fee_rates": CountingCache(10_000, FEE_TTL_S, clock),  # markets' taker fees, by condition id
     }
     source, source_guard = build_source(settings, api_key, clock, transport, caches)
     clob, gamma = settings.clob, settings.gamma
@@ -159,7 +160,7 @@ def build_app(
     store.init_paper(settings.mode, starting, clock.now())
     store.sync_leaders([(leader.address, leader.label) for leader in settings.leaders], clock.now())
     meta: CountingCache[MarketInfo] = caches["market_meta"]
-    market = MarketData(clob_up, gamma_up, meta, clob.max_concurrency)
+    market = MarketData(clob_up, gamma_up, meta, clob.max_concurrency, caches["fee_rates"])
     executor = Executor(store, market, broker, settings, clock, on_outcomes)
     positions = PositionManager(store, market, broker, settings, clock)
     return App(settings, clock, store, source, market, broker, executor, positions, upstreams, caches)

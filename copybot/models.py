@@ -152,6 +152,14 @@ class Book:
 
 
 @dataclass(frozen=True, slots=True)
+class FeeRate:
+    """A market's taker fee: ``rate × (p(1−p))^exponent`` pUSD per share at price p (``copybot.rules.fees``)."""
+
+    rate: Decimal
+    exponent: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
 class MarketInfo:
     """What Gamma says about the market a token belongs to."""
 
@@ -191,6 +199,7 @@ class DecisionContext:
     daily_pnl: int = 0  # realized + unrealized P&L since 00:00 UTC; negative = loss
     consecutive_failures: int = 0  # orders failed in a row (reset by a success)
     paused_reason: str = ""  # non-empty: BUYs are paused (manually or by a kill switch latched earlier)
+    fee: FeeRate | None = None  # the market's taker fee (None: none known, none charged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +277,7 @@ class OrderIntent:
     amount: int  # base units
     worst_price: Decimal | None  # BUY: highest acceptable price; SELL: lowest; None = no bound
     details: dict[str, str] = field(default_factory=dict)  # the numbers behind the decision
+    fee: FeeRate | None = None  # the market's taker fee, charged on the fill (``OrderResult.fee``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +306,7 @@ class OrderResult:
     # the exchange's ids of the trades behind it that are not confirmed on chain yet (live): a trade
     # can still FAIL after matching, and is then reversed (copybot.trading.settlement)
     trades: tuple[str, ...] = ()
+    fee: int = 0  # pUSD base units charged on top (BUY) or taken from the proceeds (SELL)
 
     @property
     def avg_price(self) -> Decimal:
@@ -329,6 +340,7 @@ class UnsettledTrade:
     collateral: int
     cost_out: int  # the cost basis a sale took out of the position (0 for a purchase)
     exchange_trades: tuple[str, ...]
+    fee: int = 0  # what it was charged
 
 
 @dataclass(frozen=True, slots=True)

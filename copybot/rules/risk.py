@@ -24,6 +24,7 @@ from decimal import ROUND_DOWN, Decimal
 from copybot.config.settings import RiskSettings
 from copybot.models import DecisionContext, Fill, OrderIntent, Reason, Side, Skip, to_units
 from copybot.protocol import CENT, DEFAULT_TICK, LOT, UNIT
+from copybot.rules.fees import fee_at_most, fee_fraction, spend_within
 from copybot.rules.limits import (
     cap_skip,
     market_filter,
@@ -172,11 +173,14 @@ def _size_buy(
             Reason.TOO_SMALL, f"too small: order sized at {usdc(spend)}, below the minimum {usdc(least)}", details
         )
     binding = tightest(caps)
-    if binding.room < spend:
-        if binding.room < least:
+    # the fee is paid on top of the spend: both must fit the caps and the cash
+    fraction = fee_fraction(ctx.fee, *(p for p in (price, bound) if p is not None))
+    room = spend_within(binding.room, fraction)
+    if room < spend:
+        if room < least:
             capped = cap_skip(binding, least)
             return Skip(capped.code, capped.reason, details)
-        spend = binding.room
+        spend = room
         details["capped_by"] = binding.name
     minimum = ctx.book.min_order_size if ctx.book is not None else Decimal(0)
     got = shares_at(spend, bound)
@@ -186,14 +190,16 @@ def _size_buy(
         if not risk.round_up_to_minimum:
             return Skip(Reason.MIN_SIZE, f"min size: {what}", details)
         needed = spend_for(minimum, bound)
-        if needed > binding.room:
+        if needed > room:
             return Skip(
                 Reason.MIN_SIZE, f"min size: {what}; rounding up to {usdc(needed)} exceeds {binding.name}", details
             )
         spend = needed
         details["rounded_up_to_minimum"] = usdc(needed)
     details["spend_usdc"] = usdc(spend)
-    return OrderIntent(fill.token_id, Side.BUY, spend, bound, details)
+    if fraction > 0:
+        details["fee_usdc_at_most"] = usdc(fee_at_most(spend, fraction))
+    return OrderIntent(fill.token_id, Side.BUY, spend, bound, details, ctx.fee)
 
 
 def _decide_sell(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: dict[str, str]) -> OrderIntent | Skip:
@@ -223,4 +229,4 @@ def _decide_sell(fill: Fill, ctx: DecisionContext, risk: RiskSettings, details: 
     bound = sell_bound(fill.price, risk.max_slippage, tick)
     details["worst_price"] = fmt(bound)
     details["sell_shares"] = usdc(shares)
-    return OrderIntent(fill.token_id, Side.SELL, shares, bound, details)
+    return OrderIntent(fill.token_id, Side.SELL, shares, bound, details, ctx.fee)

@@ -30,9 +30,9 @@ from .book import Market
 from .control import control_routes
 from .core import Sandbox, UnknownToken
 from .gate import FaultGate
+from .market_events import winner as winner_of
 from .orders import OrderError
 from .relayer import relayer_routes
-from .resolution import winner as winner_of
 from .trading_api import trading_routes
 from .web import BadRequest, body_list, error, json_body, parse_token
 

@@ -11,6 +11,7 @@ whole number of collateral base units.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -69,8 +70,18 @@ class Market:
     min_order_size: Decimal
     gamma_id: str
     end_date_iso: str
-    fee_bps: int  # taker fee, in basis points of collateral
+    fee_bps: int  # the leaders' simulated logs: taker fee, in basis points of collateral
     protocol_v2: bool = False  # traded on ExchangeV3: its token ids are position ids, not CTF tokens
+    # what the CLOB charges API orders (its /clob-markets "fd"): rate x (p(1-p))^exponent per share
+    fee_rate: Decimal = Decimal(0)
+    fee_exponent: Decimal = Decimal(1)
+
+    def taker_fee(self, shares: int, collateral: int) -> int:
+        """The fee, in base units, of a taker fill of ``shares`` for ``collateral`` (rounded up)."""
+        if self.fee_rate <= 0 or shares <= 0:
+            return 0
+        p = Decimal(collateral) / Decimal(shares)
+        return int(math.ceil(Decimal(shares) * self.fee_rate * (p * (1 - p)) ** self.fee_exponent))
 
     @property
     def exchange(self) -> str:

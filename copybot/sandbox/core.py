@@ -39,7 +39,7 @@ from .chain import ZERO_WORD, Block, Log, Tx, reorganise, seal
 from .faults import Faults, Monitor
 from .injected import InjectedFill
 from .ledger import Balances
-from .resolution import change_tick, resolve
+from .market_events import resolve
 from .trading import Clob
 
 _ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
@@ -242,12 +242,8 @@ class Sandbox:
         return self.clob.balances(address)
 
     def resolve(self, condition_id: str, winning_token_id: int) -> None:
-        """Resolve a market (:func:`.resolution.resolve`); leaders stop trading it."""
+        """Resolve a market; leaders stop trading it (:mod:`.market_events`: ticks and fees change there)."""
         resolve(self, condition_id, winning_token_id)
-
-    def change_tick(self, condition_id: str, tick: Decimal) -> None:
-        """The market trades on a new tick from now on (:func:`.resolution.change_tick`)."""
-        change_tick(self, condition_id, tick)
 
     def _queue(self, tx: Tx) -> int:
         """Settle ``tx`` in the next mined block (whose number is returned). Lock held."""

@@ -131,6 +131,7 @@ class Trade:
     tx_hash: str
     block: int  # the block it settles in
     failed: bool = False  # its transaction reverts: FAILED once its block is mined
+    fee: int = 0  # charged on top of a BUY, taken from a SELL's proceeds
 
     def to_json(self, mined: bool) -> dict[str, Any]:
         """The ``/data/trades`` record (``trader_side`` TAKER). Status MATCHED until its block is
@@ -145,7 +146,7 @@ class Trade:
             "asset_id": str(self.token_id),
             "side": str(self.side),
             "size": fmt_units(self.shares),
-            "fee_rate_bps": "0",
+            "fee_rate_bps": str(self.fee * 10_000 // self.collateral if self.collateral else 0),
             "price": avg_price(self.collateral, self.shares),
             "status": ("FAILED" if self.failed else "CONFIRMED") if mined else "MATCHED",
             "match_time": str(self.match_time),
@@ -163,7 +164,7 @@ class Trade:
                     "maker_address": checksum(m.maker),
                     "matched_amount": fmt_units(m.shares),
                     "price": fmt_price(m.price),
-                    "fee_rate_bps": "0",
+                    "fee_rate_bps": str(self.fee * 10_000 // self.collateral if self.collateral else 0),
                     "asset_id": str(self.token_id),
                     "outcome": outcome,
                     "side": str(other),

@@ -307,8 +307,9 @@ class Clob(ClobReads):
         collateral = sum(collateral_for(s, p) for p, s in fills)
         token = order.token_id
         now = self._sandbox.clock.monotonic()
+        fee = market.taker_fee(shares, collateral)  # on top of a BUY, out of a SELL's proceeds
         paid, got = (COLLATERAL, token) if order.side is Side.BUY else (token, COLLATERAL)
-        paid_units, got_units = (collateral, shares) if order.side is Side.BUY else (shares, collateral)
+        paid_units, got_units = (collateral + fee, shares) if order.side is Side.BUY else (shares, collateral - fee)
         self.ledger.spend(maker, paid, paid_units)
         if self.failing_trades:
             pass  # it reverts on chain: nothing arrives, and what was paid comes back (Clob.sync)
@@ -344,6 +345,7 @@ class Clob(ClobReads):
             tx_hash=tx.tx_hash,
             block=block,
             failed=failing,
+            fee=fee,
         )
         self.trades.append(trade)
         if failing:
@@ -357,8 +359,8 @@ class Clob(ClobReads):
         if not due:
             return
         self._reverting = [t for t in self._reverting if t.block > latest]
-        for t in due:  # what it paid comes back (what it would have got never arrived)
-            paid, units = (COLLATERAL, t.collateral) if t.side is Side.BUY else (t.token_id, t.shares)
+        for t in due:  # what it paid comes back, fee included (what it would have got never arrived)
+            paid, units = (COLLATERAL, t.collateral + t.fee) if t.side is Side.BUY else (t.token_id, t.shares)
             self.ledger.deposit(t.maker_address, paid, units)
 
     def cancel(self, key: ApiKey, order_ids: list[str] | None) -> dict[str, Any]:

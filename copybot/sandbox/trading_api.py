@@ -38,8 +38,8 @@ from copybot.protocol import CTF_EXCHANGE_V2, NEG_RISK_EXCHANGE_V2, checksum
 from .auth import ApiKey, recover_l1
 from .gate import route_path
 from .ledger import COLLATERAL, MAX_ALLOWANCE
+from .market_events import winner
 from .orders import OrderError
-from .resolution import winner
 from .web import BadRequest, json_body, parse_token
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def trading_routes(sandbox: Sandbox) -> list[Route]:
                 "mts": _num(market.tick_size),
                 "mos": _num(market.min_order_size),
                 "nr": market.neg_risk,
-                "fd": {"r": 0, "e": 1, "to": True},
+                "fd": {"r": _num(market.fee_rate), "e": _num(market.fee_exponent), "to": True},
                 "mbf": 0,
                 "tbf": 0,
                 "ao": open_,

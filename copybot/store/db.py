@@ -284,7 +284,7 @@ class Store(Reports):
     def unsettled_trades(self, limit: int = 200) -> list[UnsettledTrade]:
         """Booked trades whose exchange trades are not all final yet, oldest first."""
         rows = self._conn.execute(
-            "SELECT t.id, o.leader, t.token_id, t.side, t.shares, t.usdc, t.cost_out, t.exchange_trades "
+            "SELECT t.id, o.leader, t.token_id, t.side, t.shares, t.usdc, t.cost_out, t.exchange_trades, t.fee "
             "FROM trades t JOIN orders o ON o.id = t.order_id WHERE t.settlement = 'pending' ORDER BY t.id LIMIT ?",
             (limit,),
         )

@@ -128,15 +128,17 @@ class Trade:
 
 
 def book_trade(c: sqlite3.Connection, t: Trade, *, order_id: int | None, ref: str, now: float, kind: str = "") -> int:
-    """A fill that happened: the trade row, the position, and the cash it moved; returns the P&L a
-    sale realized (0 for a purchase)."""
+    """A fill that happened: the trade row, the position, and the cash it moved, fee included (a
+    purchase costs what it spent plus its fee; a sale brings its proceeds less its fee); returns
+    the P&L a sale realized (0 for a purchase)."""
     r = t.result
-    realized = apply_trade(c, t.leader, t.token_id, t.side, r.shares, r.collateral, t.market, now)
+    net = r.collateral + r.fee if t.side is Side.BUY else r.collateral - r.fee
+    realized = apply_trade(c, t.leader, t.token_id, t.side, r.shares, net, t.market, now)
     if order_id is not None:
-        cost_out = r.collateral - realized if t.side is Side.SELL else 0
+        cost_out = net - realized if t.side is Side.SELL else 0
         c.execute(
             "INSERT INTO trades (order_id, token_id, side, shares, usdc, price, at, exchange_trades, settlement, "
-            "cost_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "cost_out, fee) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 order_id,
                 str(t.token_id),
@@ -148,9 +150,10 @@ def book_trade(c: sqlite3.Connection, t: Trade, *, order_id: int | None, ref: st
                 ",".join(r.trades),
                 "pending" if r.trades else "",
                 cost_out,
+                r.fee,
             ),
         )
-    amount = -r.collateral if t.side is Side.BUY else r.collateral
+    amount = -net if t.side is Side.BUY else net
     c.execute(
         "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, ?, ?, ?)",
         (now, kind or ("buy" if t.side is Side.BUY else "sell"), amount, ref),
@@ -252,31 +255,32 @@ def _record_exit_row(
 
 
 def reverse_trade(c: sqlite3.Connection, t: UnsettledTrade, shares: int, usdc: int, now: float) -> None:
-    """Undo the part of a booked trade (``shares`` for ``usdc``) that failed on chain after matching:
-    a purchase gives its shares back and its cash returns; a sale gets its shares and their cost
-    basis back, its realized P&L is taken back and its proceeds leave the cash again."""
+    """Undo the part of a booked trade (``shares`` for ``usdc``) that failed on chain after matching,
+    its fee with it: a purchase gives its shares back and its cash returns; a sale gets its shares
+    and their cost basis back, its realized P&L is taken back and its proceeds leave the cash again."""
     token = str(t.token_id)
-    row = c.execute(
-        "SELECT shares, cost FROM positions WHERE leader = ? AND token_id = ?", (t.leader, token)
-    ).fetchone()
+    query = "SELECT shares, cost FROM positions WHERE leader = ? AND token_id = ?"
+    row = c.execute(query, (t.leader, token)).fetchone()
     held, cost = (int(row["shares"]), int(row["cost"])) if row is not None else (0, 0)
+    whole = shares >= t.shares
+    fee = t.fee if whole else t.fee * shares // max(t.shares, 1)
     if t.side is Side.BUY:
         gone = min(shares, held)
-        cost_back = min(cost, usdc if gone == shares else usdc * gone // max(shares, 1))
+        paid = usdc + fee
+        cost_back = min(cost, paid if gone == shares else paid * gone // max(shares, 1))
         c.execute(
             "UPDATE positions SET shares = ?, cost = ?, updated_at = ? WHERE leader = ? AND token_id = ?",
             (held - gone, cost - cost_back, now, t.leader, token),
         )
-        amount = usdc
+        amount = paid
     else:
-        cost_back = t.cost_out if shares == t.shares else t.cost_out * shares // max(t.shares, 1)
+        got = usdc - fee
+        cost_back = t.cost_out if whole else t.cost_out * shares // max(t.shares, 1)
         c.execute(
             "UPDATE positions SET shares = shares + ?, cost = cost + ?, realized = realized - ?, updated_at = ? "
             "WHERE leader = ? AND token_id = ?",
-            (shares, cost_back, usdc - cost_back, now, t.leader, token),
+            (shares, cost_back, got - cost_back, now, t.leader, token),
         )
-        amount = -usdc
-    c.execute(
-        "INSERT INTO ledger (at, kind, amount, ref) VALUES (?, 'trade_failed', ?, ?)",
-        (now, amount, f"trade:{t.row_id}"),
-    )
+        amount = -got
+    ref = f"trade:{t.row_id}"
+    c.execute("INSERT INTO ledger (at, kind, amount, ref) VALUES (?, 'trade_failed', ?, ?)", (now, amount, ref))

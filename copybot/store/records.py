@@ -96,4 +96,5 @@ def unsettled_trade(r: sqlite3.Row) -> UnsettledTrade:
         collateral=int(r["usdc"]),
         cost_out=int(r["cost_out"]),
         exchange_trades=tuple(i for i in str(r["exchange_trades"]).split(",") if i),
+        fee=int(r["fee"]),
     )

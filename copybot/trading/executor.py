@@ -30,6 +30,7 @@ from copybot.models import (
     CopyOutcome,
     Decision,
     DecisionContext,
+    FeeRate,
     Fill,
     MarketInfo,
     OrderIntent,
@@ -77,6 +78,7 @@ class Executor:
         self._batch = settings.executor.batch_size
         self._sink = on_outcomes
         self.deferred = 0  # fills left pending by a transient failure in the last run
+        self._fees: dict[str, FeeRate | None] = {}  # the markets' taker fees, by condition id, this run
 
     def _risk(self, leader: str) -> RiskSettings:
         return self._risks.get(leader, self._settings.risk)
@@ -103,6 +105,8 @@ class Executor:
         books, infos = await asyncio.gather(self._market.books(tokens), self._market.market_info(tokens))
         quotes = Quotes({}, {}, infos)
         quotes.update(books, asked)
+        markets = {market_of(infos.get(t), quotes.book(t)) for t in tokens} - {""}
+        self._fees = await self._market.fee_rates(markets)  # one request per market, cached
         exposure = Exposure.load(self._store)
         for start in range(0, len(pending), self._batch):
             batch = pending[start : start + self._batch]
@@ -221,6 +225,7 @@ class Executor:
             daily_pnl=r.state.daily_pnl,
             consecutive_failures=r.state.consecutive_failures,
             paused_reason=r.state.paused_reason,
+            fee=self._fees.get(market) if market else None,
         )
 
     def _decide(

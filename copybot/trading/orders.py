@@ -23,7 +23,8 @@ from enum import StrEnum
 from copybot.brokers.base import Broker
 from copybot.clock import Clock, iso
 from copybot.errors import InsufficientFunds, OrderOutcomeUnknown, SkipError, TickSizeChanged, TransientError
-from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip
+from copybot.models import Book, FeeRate, OrderIntent, OrderResult, Reason, Side, Skip
+from copybot.rules.fees import fee_units
 from copybot.store import Store
 from copybot.store.ledger import NewOrder
 
@@ -119,4 +120,11 @@ async def send(
         return Sent(Sending.REJECTED, key, prepared.order_id, code=Reason.REJECTED, reason=f"rejected: {exc}")
     if isinstance(result, Skip):
         return Sent(Sending.SKIPPED, key, prepared.order_id, code=result.code, reason=result.reason)
-    return Sent(Sending.FILLED, key, prepared.order_id, result=result)
+    return Sent(Sending.FILLED, key, prepared.order_id, result=with_fee(result, intent.fee))
+
+
+def with_fee(result: OrderResult, fee: FeeRate | None) -> OrderResult:
+    """The fill with the fee the market charges on it (unless the broker already said what it was)."""
+    if result.fee or fee is None:
+        return result
+    return replace(result, fee=fee_units(result.shares, result.avg_price, fee))

@@ -22,6 +22,7 @@ from copybot.errors import OrderPending
 from copybot.models import CopyOutcome, Decision, OrderIntent, Reason, Side
 from copybot.store import Store
 from copybot.store.ledger import ExitOutcome
+from copybot.trading.orders import with_fee
 from copybot.upstream.market import MarketData
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ async def reconcile(store: Store, broker: Broker, market: MarketData, clock: Clo
             continue
         now = clock.now()
         pending = store.fill(order.fill_id) if order.fill_id is not None else None
+        info = (await market.market_info([order.token_id])).get(order.token_id)
+        if result is not None and info is not None and info.condition_id:
+            fee = (await market.fee_rates([info.condition_id])).get(info.condition_id)
+            result = with_fee(result, fee)  # what the fill cost on top (or took from a sale)
         if result is None or result.shares <= 0:
             store.set_order_status(order.client_key, "abandoned", now)  # never executed
         elif order.exit_rule is not None:
@@ -50,8 +55,7 @@ async def reconcile(store: Store, broker: Broker, market: MarketData, clock: Clo
             store.record_exit(exit_, broker.mode, now)
         elif pending is not None:
             f = pending.fill
-            # the market too: a position without its condition id is never checked for resolution
-            info = (await market.market_info([f.token_id])).get(f.token_id)
+            # the market too (above): a position without its condition id is never checked for resolution
             outcome = CopyOutcome(
                 f,
                 Decision.FILLED,

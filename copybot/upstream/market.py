@@ -11,16 +11,19 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
+from copybot.clock import Clock, SystemClock
 from copybot.errors import CopybotError, MalformedResponse, RequestRejected
-from copybot.models import Book, BookLevel, MarketInfo, Side, from_units
+from copybot.models import Book, BookLevel, FeeRate, MarketInfo, Side, from_units
 from copybot.upstream.cache import CountingCache
 from copybot.upstream.http import Upstream
 
 GAMMA_BATCH = 20  # clob_token_ids per Gamma request
 BOOKS_BATCH = 50  # tokens per POST /books
 PRICES_BATCH = 100  # tokens per POST /prices
+
+FEE_TTL_S: Final = 600.0  # a market's fee data is read again after ten minutes, as the SDK does
 
 
 def _dec(value: object, what: str) -> Decimal:
@@ -150,10 +153,14 @@ class MarketData:
         gamma: Upstream,
         info_cache: CountingCache[MarketInfo],
         max_concurrency: int = 8,
+        fee_cache: CountingCache[tuple[FeeRate | None]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._clob = clob
         self._gamma = gamma
         self._info = info_cache
+        # (rate,) per condition id: a tuple, so a market without fees is a hit too
+        self._fees = fee_cache or CountingCache[tuple[FeeRate | None]](10_000, FEE_TTL_S, clock or SystemClock())
         self._sem = asyncio.Semaphore(max_concurrency)
 
     async def books(self, token_ids: Iterable[int]) -> dict[int, Book | CopybotError]:
@@ -269,6 +276,36 @@ class MarketData:
                     out[token_id] = price
         return out
 
+    async def fee_rates(self, condition_ids: Iterable[str]) -> dict[str, FeeRate | None]:
+        """Each market's taker fee (``GET /clob-markets/{condition_id}``, its ``fd``), cached as long
+        as market metadata; None for a market that charges none. Markets that could not be read this
+        time are left out (their copies are sized without a fee estimate; the fill is still booked
+        with the fee the answer implies)."""
+        out: dict[str, FeeRate | None] = {}
+        missing = []
+        for cid in dict.fromkeys(condition_ids):
+            if not cid:
+                continue
+            hit = self._fees.get(cid)
+            if hit is None:
+                missing.append(cid)
+            else:
+                out[cid] = hit[0]
+
+        async def one(cid: str) -> FeeRate | None:
+            async with self._sem:
+                return parse_fee_data(await self._clob.get_json(f"/clob-markets/{cid}"))
+
+        answers = await asyncio.gather(*(one(c) for c in missing), return_exceptions=True)
+        for cid, answer in zip(missing, answers, strict=True):
+            if isinstance(answer, CopybotError):
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            self._fees.put(cid, (answer,))
+            out[cid] = answer
+        return out
+
     async def resolutions(self, condition_ids: Iterable[str]) -> dict[str, int | None]:
         """Each distinct market's winning token (None = not resolved), fetched concurrently.
         Markets that could not be read this time are left out (asked again next cycle)."""
@@ -300,3 +337,18 @@ def parse_resolution(body: Any) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def parse_fee_data(body: Any) -> FeeRate | None:
+    """CLOB ``/clob-markets/{condition_id}`` -> the market's taker fee from ``fd`` (``r`` rate,
+    ``e`` exponent); None when it has none or charges nothing."""
+    if not isinstance(body, Mapping):
+        raise MalformedResponse("clob /clob-markets: answer is not an object")
+    fd = body.get("fd")
+    if not isinstance(fd, Mapping):
+        return None
+    rate = _dec(fd.get("r", 0), "fee rate")
+    exponent = _dec(fd.get("e", 1), "fee exponent")
+    if rate < 0 or rate >= 1 or exponent < 0:
+        raise MalformedResponse(f"clob /clob-markets: fee data out of range (r {rate}, e {exponent})")
+    return FeeRate(rate, exponent) if rate > 0 else None

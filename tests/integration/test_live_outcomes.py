@@ -14,6 +14,7 @@ import pytest
 
 from copybot.models import to_units
 from copybot.ops.health import Check, run_checks
+from copybot.sandbox.market_events import change_tick, set_fees
 from tests.support.live import FUNDS, Live, buy
 
 
@@ -232,7 +233,7 @@ def test_an_order_refused_because_the_tick_changed_is_signed_again_on_the_new_ti
     fill = buy(live, 0, market.tokens[0], "40")
     box.mine(1)
     # the tick moves to 0.01 after copybot read the book and signed: the CLOB refuses the price
-    live.gate.before_post = lambda n: box.change_tick(market.condition_id, Decimal("0.01")) if n == 1 else None
+    live.gate.before_post = lambda n: change_tick(box, market.condition_id, Decimal("0.01")) if n == 1 else None
     live.run(settings)
     orders = live.orders_for(fill)
     assert [o["status"] for o in orders][0] == "abandoned", "refused before matching: certainly not executed"
@@ -244,3 +245,34 @@ def test_an_order_refused_because_the_tick_changed_is_signed_again_on_the_new_ti
     [executed] = live.trades()
     assert executed.order_id == orders[1]["exchange_order_id"]
     assert (decision["fill_shares"], decision["fill_usdc"]) == (executed.shares, executed.collateral)
+
+
+@pytest.mark.parametrize("live", ["eoa", "deposit"], indirect=True)
+def test_fees_the_clob_charges_are_the_ones_copybot_sizes_and_books(live: Live) -> None:
+    box = live.box
+    set_fees(box, Decimal("0.03"), Decimal(1))  # 3% x p(1-p) per share, on every market
+    data = live.data(max_order_usdc=10)  # the $10 copy and its fee must fit $10 together
+    settings = live.settings(data)
+    token = box.markets[1].tokens[0]
+    buy(live, 0, token, "40")
+    box.mine(1)
+    live.run(settings)
+    [trade] = live.rows("SELECT * FROM trades")
+    [executed] = live.trades()
+    assert trade["fee"] == executed.fee > 0, "booked the fee the exchange charged, to the base unit"
+    [position] = live.rows("SELECT * FROM positions")
+    assert position["cost"] == executed.collateral + executed.fee
+    wallet = box.balances(live.address).collateral
+    assert wallet == to_units(FUNDS) - executed.collateral - executed.fee
+    assert to_units(Decimal(live.status()["bankroll"]["cash_usdc"])) == wallet
+    spend = live.rows("SELECT order_usdc FROM decisions")[0]["order_usdc"]
+    assert spend < to_units(Decimal(10)) and spend + executed.fee <= to_units(Decimal(10)), (spend, executed.fee)
+
+    box.inject_fill(box.leaders[0], token_id=token, side="SELL", shares=Decimal(40))
+    box.mine(1)
+    live.run(settings)  # mirrored: the sale's fee comes out of its proceeds and its P&L
+    sale = [t for t in live.trades() if t.side.value == "SELL"][0]
+    [closed] = live.rows("SELECT * FROM positions")
+    assert closed["shares"] == 0
+    assert closed["realized"] == sale.collateral - sale.fee - position["cost"]
+    assert box.balances(live.address).collateral == wallet + sale.collateral - sale.fee

@@ -14,7 +14,7 @@ from copybot.brokers.paper import PaperBroker
 from copybot.clock import ManualClock
 from copybot.config.loading import parse_settings
 from copybot.errors import CopybotError, OrderOutcomeUnknown, OrderRejected, UpstreamUnavailable
-from copybot.models import Book, BookLevel, Fill, MarketInfo, OrderResult, Side, Skip
+from copybot.models import Book, BookLevel, FeeRate, Fill, MarketInfo, OrderResult, Side, Skip
 from copybot.store import Store
 from copybot.trading.executor import Executor
 
@@ -32,8 +32,9 @@ def book(token: int, asks: Iterable[tuple[str, str]]) -> Book:
 class Market:
     """``MarketData`` without HTTP: fixed books, and a record of what was asked when."""
 
-    def __init__(self, books: dict[int, Book | CopybotError]) -> None:
+    def __init__(self, books: dict[int, Book | CopybotError], fees: dict[str, FeeRate] | None = None) -> None:
         self._books = books
+        self._fees = fees or {}
         self.asked: list[list[int]] = []
 
     async def books(self, token_ids: Iterable[int]) -> dict[int, Book | CopybotError]:
@@ -43,6 +44,9 @@ class Market:
 
     async def market_info(self, token_ids: Iterable[int]) -> dict[int, MarketInfo]:
         return {t: MarketInfo(t, f"m{t}", "Yes") for t in token_ids}
+
+    async def fee_rates(self, condition_ids: Iterable[str]) -> dict[str, FeeRate | None]:
+        return {c: self._fees.get(c) for c in condition_ids}
 
 
 class SlowMarket(Market):
@@ -354,3 +358,36 @@ def test_the_failure_streak_counts_failed_orders_and_a_fill_resets_it(tmp_path: 
         assert decisions == ["failed", "failed", "filled", "filled"]
     finally:
         store.close()
+
+
+def test_fees_are_paid_on_top_and_sized_into_the_caps_and_booked_into_cost_and_pnl(tmp_path: Path) -> None:
+    """A 2% x p(1-p) taker fee: the $10 BUY is shrunk so that spend + fee fits max_order_usdc 10;
+    cash pays both, the position's cost includes the fee, and a sale's fee leaves its proceeds."""
+    clock = ManualClock(NOW)
+    fee = FeeRate(Decimal("0.02"))
+    market = Market({T1: book(T1, [("0.50", "1000")])}, fees={f"m{T1}": fee})
+    executor, store = executor_for(tmp_path, market, clock, max_order_usdc=10)
+    store.save_fills([leader_buy(1, T1)], {}, clock.now())
+    asyncio.run(executor.run_pending())
+    [(decision, reason, spend)] = [(r["decision"], r["reason"], r["order_usdc"]) for r in store.copy_rows(0)]
+    assert (decision, reason) == ("filled", "copied")
+    # worst case per pUSD spent: r(1-p) at the best ask 0.50 = 1%: $10 / 1.01 -> $9.90 (whole cents)
+    assert spend == 9_900_000
+    shares = spend * 2  # all of it at 0.50: 19.8 shares
+    paid_fee = 99_000  # 19.8 shares x 0.02 x 0.50 x 0.50
+    assert spend + paid_fee <= 10 * U < (spend + 10_000) * 101 // 100, "$9.91 and its fee would not fit"
+    [position] = store.open_positions()
+    assert (position.shares, position.cost) == (shares, spend + paid_fee)
+    assert store.cash() == 1000 * U - spend - paid_fee
+    [trade] = store._conn.execute("SELECT usdc, fee FROM trades").fetchall()
+    assert (trade["usdc"], trade["fee"]) == (spend, paid_fee)
+
+    # the leader sells everything at 0.45: we sell our 19.8 shares into the 0.45 bid
+    store.save_fills([leader_buy(2, T1, price="0.45", side=Side.SELL)], {}, clock.now())
+    asyncio.run(executor.run_pending())
+    proceeds, sale_fee = 8_910_000, 98_010  # 19.8 x 0.45; 19.8 x 0.02 x 0.45 x 0.55
+    [closed] = store._conn.execute("SELECT shares, cost, realized FROM positions").fetchall()
+    assert (closed["shares"], closed["cost"]) == (0, 0)
+    assert closed["realized"] == proceeds - sale_fee - (spend + paid_fee), "both fees are in the P&L"
+    assert store.cash() == 1000 * U - spend - paid_fee + proceeds - sale_fee
+    store.close()

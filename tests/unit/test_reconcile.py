@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from copybot.clock import ManualClock
-from copybot.models import ExitRule, Fill, MarketInfo, OrderIntent, OrderResult, Side
+from copybot.models import ExitRule, FeeRate, Fill, MarketInfo, OrderIntent, OrderResult, Side
 from copybot.store import Store
 from copybot.store.ledger import NewOrder, apply_trade
 from copybot.store.records import exit_purpose
@@ -39,8 +39,14 @@ class Exchange:
 
 
 class Markets:
+    def __init__(self, fee: FeeRate | None = None) -> None:
+        self.fee = fee
+
     async def market_info(self, token_ids: Any) -> dict[int, MarketInfo]:
         return {TOKEN: MarketInfo(TOKEN, "0xcond", "Yes", question="Will it?")}
+
+    async def fee_rates(self, condition_ids: Any) -> dict[str, FeeRate | None]:
+        return {c: self.fee for c in condition_ids}
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +102,14 @@ def test_an_exit_that_filled_is_recorded_as_the_sale(store: Store) -> None:
     assert run(store, Exchange({"0xsell": OrderResult(10 * U, 3 * U)})) == 1
     assert statuses(store) == ["filled"] and store.open_positions() == []
     assert store.realized_pnl() == -2 * U
+
+
+def test_a_reconciled_fill_books_the_fee_its_market_charges(store: Store) -> None:
+    copy_intent(store, "0xorder")
+    markets = Markets(FeeRate(Decimal("0.02")))
+    found = Exchange({"0xorder": OrderResult(9 * U, 4_950_000)})  # 9 shares at 0.55
+    assert asyncio.run(reconcile(store, found, markets, ManualClock(NOW))) == 1  # type: ignore[arg-type]
+    fee = 44_550  # 9 x 0.02 x 0.55 x 0.45
+    [position] = store.open_positions()
+    assert position.cost == 4_950_000 + fee
+    assert store.cash() == -(4_950_000 + fee)

@@ -1,7 +1,8 @@
-"""Market events in the sandbox. Resolution: a resolved market has no book, refuses orders, and
-its LIVE orders are canceled; the winning token is what Gamma and ``/clob-markets`` then show. A
+"""Market events in the sandbox. Resolution: a resolved market has no book, refuses orders, and its
+LIVE orders are canceled; the winning token is what Gamma and ``/clob-markets`` then show. A
 tick-size change (production sends ``tick_size_change`` on its market channel; it happens while a
-market trades): every answer shows the new tick at once, and orders priced off it are refused."""
+market trades): every answer shows the new tick at once, and orders priced off it are refused. A fee
+change: the CLOB charges API orders the new taker fee from then on, and ``/clob-markets`` shows it."""
 
 from __future__ import annotations
 
@@ -55,3 +56,18 @@ def change_tick(sandbox: Sandbox, condition_id: str, tick: Decimal) -> None:
         book.market = new
         sandbox.markets[sandbox.markets.index(old)] = new
         sandbox._by_condition[new.condition_id] = new
+
+
+def set_fees(sandbox: Sandbox, rate: Decimal, exponent: Decimal = Decimal(1), condition_id: str | None = None) -> None:
+    """The CLOB charges API orders ``rate × (p(1−p))^exponent`` per share from now on, on one market
+    or on all (``/clob-markets`` shows it as ``fd``)."""
+    if not 0 <= rate < 1 or exponent < 0:
+        raise ValueError(f"fee rate {rate} must be in [0, 1) and exponent {exponent} >= 0")
+    with sandbox._lock:
+        chosen = [sandbox.market(condition_id)] if condition_id else list(sandbox.markets)
+        for old in chosen:
+            book = sandbox._lookup(old.tokens[0])[0]
+            new = replace(old, fee_rate=rate, fee_exponent=exponent)
+            book.market = new
+            sandbox.markets[sandbox.markets.index(old)] = new
+            sandbox._by_condition[new.condition_id] = new
