@@ -234,7 +234,8 @@ class Position:
     realized: int = 0  # base units of P&L realized by what was sold
     mark_price: Decimal | None = None  # the best bid last seen (None: never priced)
     high_water: Decimal | None = None  # the highest best bid since opening
-    redeemable: bool = False  # resolved; waits to be redeemed outside copybot
+    redeemable: bool = False  # resolved; its shares wait to be redeemed
+    resolved_price: Decimal | None = None  # redeemable: what a share pays (1 or 0)
 
     @property
     def key(self) -> tuple[str, int]:

@@ -47,7 +47,18 @@ from copybot.errors import (
     OrderRejected,
     RateLimited,
 )
-from copybot.models import Book, OrderIntent, OrderResult, Reason, Side, Skip, TradeState, from_units, to_units
+from copybot.models import (
+    Book,
+    OrderIntent,
+    OrderResult,
+    Reason,
+    Side,
+    Skip,
+    TradeState,
+    from_units,
+    to_units,
+    value_at,
+)
 from copybot.protocol import CENT, CTF_EXCHANGE_V2, LOT, NEG_RISK_EXCHANGE_V2
 from copybot.upstream.http import RateLimiter
 
@@ -270,7 +281,21 @@ class LiveBroker:
         return await self.collateral_balance()
 
     async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
-        return None  # redeemed on chain, outside copybot: the position waits as redeemable
+        """A resolved position: a losing one is worth nothing (closed at 0); a winning one is booked
+        at its payout once the wallet no longer holds its tokens (redeemed on polymarket.com, or by
+        Polymarket's auto-redeem), and waits (None) while it still does."""
+        if payout <= 0:
+            return OrderResult(shares, 0)
+        client = await self._sdk()
+        try:
+            async with self._sem:
+                await refresh_balance(client, "CONDITIONAL", str(token_id))
+                held = await client.get_balance_allowance(asset_type="CONDITIONAL", token_id=str(token_id))
+        except PolymarketError as exc:
+            raise classify(exc, sent=False) from None
+        if held.balance > 0:
+            return None
+        return OrderResult(shares, value_at(shares, payout))
 
     async def check_wallet(self, token_id: int | None = None) -> str:
         """The wallet's kind, its pUSD balance and the exchanges' allowances: money to trade and

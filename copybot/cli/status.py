@@ -34,10 +34,12 @@ def _price(value: str | Decimal | None) -> str | None:
 
 
 def _unrealized(p: Position) -> int | None:
-    """Base units the position would gain (or lose) sold at its mark; ``None`` while unmarked."""
-    if p.mark_price is None:
+    """Base units the position would gain (or lose) sold at its mark, or redeemed at its payout
+    once resolved; ``None`` while unmarked."""
+    price = p.resolved_price if p.redeemable else p.mark_price
+    if price is None:
         return None
-    return value_at(p.shares, p.mark_price) - p.cost
+    return value_at(p.shares, price) - p.cost
 
 
 def _position(p: Position, unrealized: int | None) -> dict[str, Any]:
@@ -117,11 +119,14 @@ def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | N
     (``None``: all). Money totals always cover every open position.
     """
     positions = store.open_positions()  # newest first
-    exposure, shown = 0, []
+    exposure, redeemable, shown = 0, 0, []
     unrealized_by_leader: dict[str, int] = {}
     for i, p in enumerate(positions):
         units = _unrealized(p)
-        exposure += p.cost
+        if p.redeemable:  # resolved: no risk any more, its payout waits to be redeemed
+            redeemable += value_at(p.shares, p.resolved_price or Decimal(0))
+        else:
+            exposure += p.cost
         leader = p.leader.lower()
         unrealized_by_leader[leader] = unrealized_by_leader.get(leader, 0) + (units or 0)
         if positions_limit is None or i < positions_limit:
@@ -138,6 +143,7 @@ def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | N
         "bankroll": {
             "cash_usdc": _money(cash),
             "exposure_usdc": _money(exposure),
+            "redeemable_usdc": _money(redeemable),
             "realized_pnl_usdc": _money(store.realized_pnl()),
             "unrealized_pnl_usdc": _money(unrealized),
             "paused_reason": store.risk_state().paused_reason,
@@ -205,7 +211,9 @@ def summary_text(status: dict[str, Any]) -> Text:
     return Text.from_markup(
         f"[bold]copybot[/] [cyan]{status['mode']}[/]  cash [bold]{num(b['cash_usdc'], 2)}[/]  "
         f"exposure {num(b['exposure_usdc'], 2)}  realized {num(b['realized_pnl_usdc'], 2)}  "
-        f"unrealized {num(b['unrealized_pnl_usdc'], 2)}\n"
+        f"unrealized {num(b['unrealized_pnl_usdc'], 2)}"
+        + (f"  to redeem {num(b['redeemable_usdc'], 2)}" if Decimal(b.get("redeemable_usdc", "0")) else "")
+        + "\n"
         f"cycles {s['cycles']} (last {age})  api calls {s['api_calls']}  cache hits {s['cache_hits']}/{lookups}"
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 from copybot.models import Position, value_at
@@ -31,13 +32,18 @@ class Holding:
     cost: int = 0
     value: int = 0
     market: str = ""
+    settled: bool = False  # resolved, waiting to be redeemed: counts in equity, not as an open position
 
 
 def holdings(positions: Iterable[Position]) -> dict[Key, Holding]:
     """A :class:`Holding` per position: unmarked, valued at its cost; marked, at shares x mark,
-    rounded down."""
+    rounded down. A resolved position waiting to be redeemed is no risk any more: it is worth its
+    payout and holds no cost against the caps (``Holding.settled``)."""
     out: dict[Key, Holding] = {}
     for p in positions:
+        if p.redeemable:
+            out[p.key] = Holding(0, value_at(p.shares, p.resolved_price or Decimal(0)), "", settled=True)
+            continue
         value = p.cost if p.mark_price is None else value_at(p.shares, p.mark_price)
         out[p.key] = Holding(p.cost, value, p.condition_id)
     return out
@@ -51,6 +57,7 @@ class Exposure:
         self.total_cost = 0
         self.value = 0
         self._reserved: dict[Key, Holding] = {}
+        self._settled = 0  # positions resolved and waiting to be redeemed (not open risk)
         for key, h in (positions or {}).items():
             self._set(key, h)
 
@@ -60,14 +67,17 @@ class Exposure:
 
     @property
     def open_positions(self) -> int:
-        return len(self._positions)
+        return len(self._positions) - self._settled
 
     def token_cost(self, token: int) -> int:
         return self._token_cost.get(token, 0)
 
     def _set(self, key: Key, new: Holding | None) -> None:
-        old = self._positions.pop(key, Holding())
+        old = self._positions.pop(key, None)
+        self._settled -= old is not None and old.settled
+        old = old or Holding()
         cur = new or Holding()
+        self._settled += new is not None and new.settled
         self.total_cost += cur.cost - old.cost
         self.value += cur.value - old.value
         token = key[1]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from .book import Market
+from .ledger import COLLATERAL
 
 TICKS: Final = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
 
@@ -71,3 +72,22 @@ def set_fees(sandbox: Sandbox, rate: Decimal, exponent: Decimal = Decimal(1), co
             book.market = new
             sandbox.markets[sandbox.markets.index(old)] = new
             sandbox._by_condition[new.condition_id] = new
+
+
+def redeem(sandbox: Sandbox, holder: str, condition_id: str) -> int:
+    """Redeem ``holder``'s outcome tokens of a resolved market, as a user does on polymarket.com:
+    the tokens are burned and each winning one pays 1 pUSD. Returns the pUSD base units paid."""
+    clob = sandbox.clob
+    with sandbox._lock:
+        market = sandbox.market(condition_id)
+        won = winner(sandbox, market)
+        if won is None:
+            raise ValueError(f"{condition_id} is not resolved")
+        address = holder.lower()
+        held = clob.ledger.balances(address).shares
+        paid = held.get(won, 0)
+        for token in market.tokens:
+            if held.get(token, 0) > 0:
+                clob.ledger.spend(address, token, held[token])
+        clob.ledger.deposit(address, COLLATERAL, paid)
+        return paid

@@ -226,7 +226,10 @@ class Store(Reports):
     def position_costs(self, keys: Sequence[tuple[str, int]] | None = None) -> list[Position]:
         """What risk needs of the open positions (of the (leader, token id) ``keys`` only, if given):
         leader, token, market, shares, cost and mark."""
-        sql = "SELECT leader, token_id, condition_id, shares, cost, mark_price FROM positions WHERE shares > 0"
+        sql = (
+            "SELECT leader, token_id, condition_id, shares, cost, mark_price, redeemable, resolved_price "
+            "FROM positions WHERE shares > 0"
+        )
         if keys is None:
             return [records.position(r) for r in self._conn.execute(sql)]
         out: list[Position] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from decimal import Decimal
 
 from copybot.errors import StoreError
 from copybot.models import CopyOutcome, Decision, ExitRule, MarketInfo, OrderIntent, OrderResult, Side, UnsettledTrade
@@ -41,6 +42,7 @@ class ExitOutcome:
     result: OrderResult | None = None
     status: str = "filled"  # filled | skipped | failed | redeemable
     detail: str = ""
+    resolved_price: Decimal | None = None  # RESOLVED: what a share pays (1 or 0)
 
 
 _INSERT_ORDER = (
@@ -216,10 +218,11 @@ def record_exit(c: sqlite3.Connection, e: ExitOutcome, mode: str, now: float) ->
     """An exit copybot made on its own, with its order and the sale it booked; one ``exits`` row
     whatever became of it. Returns the P&L it realized (None when nothing was sold)."""
     realized: int | None = None
-    if e.status == "redeemable":  # the market resolved; the shares wait to be redeemed outside copybot
+    if e.status == "redeemable":  # the market resolved; the shares wait to be redeemed
+        price = None if e.resolved_price is None else str(e.resolved_price)
         c.execute(
-            "UPDATE positions SET redeemable = 1, updated_at = ? WHERE leader = ? AND token_id = ?",
-            (now, e.leader, str(e.token_id)),
+            "UPDATE positions SET redeemable = 1, resolved_price = ?, updated_at = ? WHERE leader = ? AND token_id = ?",
+            (price, now, e.leader, str(e.token_id)),
         )
     else:
         order_id = None

@@ -56,6 +56,7 @@ def position(row: sqlite3.Row) -> Position:
         mark_price=_price(row["mark_price"]),
         high_water=_price(row["high_water"]) if "high_water" in keys else None,
         redeemable=bool(row["redeemable"]) if "redeemable" in keys else False,
+        resolved_price=_price(row["resolved_price"]) if "resolved_price" in keys else None,
     )
 
 

@@ -10,7 +10,10 @@
    being closed (released when done) so two exits never sell the same shares.
 
 A resolved position is handed to the broker's ``redeem``: paper settles it at its payout (1 or 0)
-at once; live marks it redeemable (redeemed outside copybot) and ``status`` reports it. Sells go
+at once; live closes a losing one at 0 and marks a winning one redeemable (``status`` reports it),
+then asks every five minutes whether it was redeemed (the wallet no longer holds the tokens) and
+books its payout then. Until then it is worth its payout in equity but holds no room under the caps
+and does not count as an open position. Sells go
 through the one order path copies use (:mod:`copybot.trading.orders`).
 """
 
@@ -25,7 +28,7 @@ from copybot.brokers.base import Broker
 from copybot.clock import Clock
 from copybot.config.settings import Settings, effective_risk
 from copybot.errors import CopybotError, TransientError
-from copybot.models import Book, ExitSignal, OrderIntent, Position, Side, from_units
+from copybot.models import Book, ExitRule, ExitSignal, OrderIntent, Position, Side, from_units
 from copybot.protocol import LOT
 from copybot.rules.exits import exit_reason
 from copybot.rules.sizing import sell_bound
@@ -36,6 +39,7 @@ from copybot.trading.orders import OrderTicket, Sending, send
 from copybot.upstream.market import MarketData
 
 log = logging.getLogger(__name__)
+REDEEM_CHECK_S = 300.0  # a resolved position waiting to be redeemed is asked about every five minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class PositionManager:
         self._clock = clock
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}  # only positions being closed
         self.last_exits: list[ExitOutcome] = []
+        self._redeem_checked: dict[tuple[str, int], float] = {}  # resolved positions: when last asked
 
     async def manage(self) -> list[ExitOutcome]:
         held = self._store.open_positions()
@@ -63,7 +68,7 @@ class PositionManager:
         bids = await self._market.best_bids(dict.fromkeys(p.token_id for p in held))
         now = self._clock.now()
         self._store.update_marks(bids, now)
-        unpriced = {p.condition_id for p in held if p.token_id not in bids}
+        unpriced = {p.condition_id for p in held if p.token_id not in bids and not p.redeemable}
         winners = await self._market.resolutions(unpriced) if unpriced else {}
         # a position with a SELL still undecided by the exchange (delayed, or its answer lost) waits:
         # its shares may be gone already
@@ -101,8 +106,14 @@ class PositionManager:
     def _plan(
         self, position: Position, bids: dict[int, Decimal], winners: dict[str, int | None], now: float
     ) -> ExitPlan | None:
-        if position.redeemable:
-            return None  # already resolved: waits to be redeemed outside copybot
+        if position.redeemable:  # resolved earlier: asked again now and then whether it was redeemed
+            last = self._redeem_checked.get(position.key)
+            if last is not None and now - last < REDEEM_CHECK_S:
+                return None
+            self._redeem_checked[position.key] = now
+            price = position.resolved_price if position.resolved_price is not None else Decimal(0)
+            text = f"resolved: the outcome pays {price.normalize():f}"
+            return ExitPlan(position, ExitSignal(ExitRule.RESOLVED, text), price)
         resolved: Decimal | None = None
         winner = winners.get(position.condition_id)
         if winner is not None:
@@ -128,9 +139,12 @@ class PositionManager:
         closing = ExitOutcome(position.leader, position.token_id, signal.rule, client_key, detail=signal.text)
         if plan.resolved_price is not None:
             paid = await self._broker.redeem(position.token_id, position.shares, plan.resolved_price)
-            status = "redeemable" if paid is None else "filled"  # None: redeemed outside copybot
-            outcome = replace(closing, result=paid, status=status)
+            if paid is None and position.redeemable:
+                return None  # still waiting to be redeemed: nothing new to record
+            status = "redeemable" if paid is None else "filled"  # None: the shares wait to be redeemed
+            outcome = replace(closing, result=paid, status=status, resolved_price=plan.resolved_price)
             _log_exit(outcome, self._store.record_exit(outcome, self._broker.mode, now))
+            self._redeem_checked.pop(position.key, None)
             return outcome
         if not isinstance(book, Book) or book.best_bid is None:
             raise TransientError(f"no book to exit {position.token_id} ({signal.text}); retrying next cycle")

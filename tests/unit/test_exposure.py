@@ -111,3 +111,22 @@ def test_a_reserved_buy_counts_against_the_caps_adds_no_value_and_outlives_refre
     e.sell((L1, 1), 20 * U, 20 * U)  # every stored share sold: the reservation stays
     assert state(e) == (5 * U, 0, 1, {"m": 5 * U})
     store.close()
+
+
+def test_a_resolved_position_waiting_to_be_redeemed_is_worth_its_payout_but_holds_no_room() -> None:
+    open_ = row(L1, 1, "m1", 10 * U, 4 * U, "0.5")
+    won = Position(L1, 2, "m2", 8 * U, 3 * U, mark_price=Decimal("0.9"), redeemable=True, resolved_price=Decimal(1))
+    exposure = Exposure(holdings([open_, won]))
+    assert exposure.open_positions == 1, "only the open one counts against max_open_positions"
+    assert exposure.total_cost == 4 * U and exposure.token_cost(2) == 0 and exposure.market_cost.get("m2", 0) == 0
+    assert exposure.value == 5 * U + 8 * U, "the open one at its mark, the resolved one at its payout"
+    exposure.refresh(_Rows([open_]), [(L1, 2)])  # redeemed: gone from the store
+    assert (exposure.open_positions, exposure.value) == (1, 5 * U)
+
+
+class _Rows:
+    def __init__(self, rows: list[Position]) -> None:
+        self.rows = rows
+
+    def position_costs(self, keys=None):
+        return [r for r in self.rows if keys is None or r.key in keys]
