@@ -39,6 +39,7 @@ from copybot.models import (
     CopyOutcome,
     Decision,
     DecisionContext,
+    FeeRate,
     Fill,
     MarketInfo,
     OrderIntent,
@@ -280,6 +281,9 @@ class MemoryMarket:
 
     async def market_info(self, token_ids: Iterable[int]) -> dict[int, MarketInfo]:
         return {t: self.stream.infos[t] for t in token_ids}
+
+    async def fee_rates(self, condition_ids: Iterable[str]) -> dict[str, FeeRate | None]:
+        return dict.fromkeys(condition_ids)  # fee-free markets (a cache hit in copybot's MarketData)
 
 
 def executor_rate(tmp: Path, fills: int, positions: int) -> tuple[int, float, int]:

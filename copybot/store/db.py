@@ -268,9 +268,7 @@ class Store(Reports):
     def last_buy_at(self, leader: str, token_id: int) -> float | None:
         """When copybot last bought this position's token for this leader (None: never)."""
         row = self._conn.execute(
-            "SELECT MAX(t.at) FROM trades t JOIN orders o ON o.id = t.order_id "
-            "WHERE o.leader = ? AND t.token_id = ? AND t.side = 'BUY'",
-            (leader, str(token_id)),
+            "SELECT last_buy_at FROM positions WHERE leader = ? AND token_id = ?", (leader, str(token_id))
         ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 

@@ -182,19 +182,19 @@ def apply_trade(
         if row is None:
             c.execute(
                 "INSERT INTO positions (leader, token_id, condition_id, outcome, shares, cost, opened_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (leader, token, cid, outcome, shares, usdc, now, now),
+                "updated_at, last_buy_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (leader, token, cid, outcome, shares, usdc, now, now, now),
             )
             return 0
         reopened = row["shares"] == 0
         c.execute(
-            "UPDATE positions SET shares = shares + ?, cost = cost + ?, updated_at = ?, "
+            "UPDATE positions SET shares = shares + ?, cost = cost + ?, updated_at = ?, last_buy_at = ?, "
             "opened_at = CASE WHEN ? THEN ? ELSE opened_at END, "
             "high_water = CASE WHEN ? THEN NULL ELSE high_water END, "
             "redeemable = 0, resolved_price = NULL, "
             "condition_id = CASE WHEN ? != '' THEN ? ELSE condition_id END, "
             "outcome = CASE WHEN ? != '' THEN ? ELSE outcome END WHERE leader = ? AND token_id = ?",
-            (shares, usdc, now, reopened, now, reopened, cid, cid, outcome, outcome, leader, token),
+            (shares, usdc, now, now, reopened, now, reopened, cid, cid, outcome, outcome, leader, token),
         )
         return 0
     if row is None or row["shares"] <= 0:

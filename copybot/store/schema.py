@@ -153,14 +153,15 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # v6: live trades are confirmed on chain after matching, or FAIL: each booked trade keeps the
     # exchange's ids of its trades until they are final, and a sale the cost basis it took out, so
-    # a failed trade can be reversed exactly; every trade keeps the fee it was charged
+    # a failed trade can be reversed exactly; every trade keeps the fee it was charged; a position
+    # when it was last bought (a SELL refused for balance soon after waits for the shares to settle)
     """
     ALTER TABLE trades ADD COLUMN exchange_trades TEXT NOT NULL DEFAULT '';
     ALTER TABLE trades ADD COLUMN settlement TEXT NOT NULL DEFAULT '';
     ALTER TABLE trades ADD COLUMN cost_out INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE trades ADD COLUMN fee INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE positions ADD COLUMN last_buy_at REAL;
     CREATE INDEX trades_unsettled ON trades (settlement) WHERE settlement = 'pending';
-    CREATE INDEX trades_token ON trades (token_id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,3 +33,12 @@ def test_the_positions_benchmark_settings_parse(tmp_path: Path) -> None:
     for exits in (False, True):
         settings = positions_settings(URLS, tmp_path / "p.db", exits)
         assert settings.clob.url == URLS["clob"]
+
+
+def test_the_executor_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    # its in-memory market must keep up with what the executor asks of MarketData (fee_rates was
+    # missing once, and only `make bench` found it)
+    from bench.pipeline import executor_rate
+
+    decided, seconds, opened = executor_rate(tmp_path, fills=500, positions=5)  # one poll's worth
+    assert decided == 500 and opened == 5 and seconds >= 0

@@ -560,3 +560,17 @@ def test_a_reader_never_migrates_and_says_what_to_do_with_an_older_schema(tmp_pa
             reader.set_meta("x", "y")
     finally:
         reader.close()
+
+
+def test_a_position_remembers_when_it_was_last_bought(store: Store) -> None:
+    from copybot.store.ledger import apply_trade
+
+    leader = "0x" + "c3" * 20
+    with store.tx() as c:
+        apply_trade(c, leader, 5, Side.BUY, 10 * 10**6, 5 * 10**6, None, 100.0)
+    assert store.last_buy_at(leader, 5) == 100.0
+    with store.tx() as c:
+        apply_trade(c, leader, 5, Side.SELL, 4 * 10**6, 2 * 10**6, None, 150.0)
+        apply_trade(c, leader, 5, Side.BUY, 1 * 10**6, 10**6 // 2, None, 200.0)
+    assert store.last_buy_at(leader, 5) == 200.0, "the last purchase, not the sale"
+    assert store.last_buy_at(leader, 6) is None
