@@ -521,6 +521,7 @@ def test_a_safe_funder_trades_with_signature_type_2(env: Env) -> None:
     assert sandbox.balances(safe).collateral == 50 * UNIT - answer.making_amount * UNIT
     assert sandbox.balances(owner.address).collateral == 0
     assert trades(client)[0].maker_address.lower() == safe
+    assert trades(env.client) == []  # another key's trades are not listed
     # a maker that is not the key's funds holder
     stranger = sign_v2(
         owner,
@@ -533,3 +534,10 @@ def test_a_safe_funder_trades_with_signature_type_2(env: Env) -> None:
     )
     status, body = refused(env, lambda: client.post_order(stranger))
     assert (status, body) == (400, {"error": "the order owner has to be the owner of the API KEY"})
+    # a body naming another API key as the owner (the SDK always names its own)
+    signed = signed_market_order(client, env.token(), 10, "BUY", "0.99")
+    answer = env.raw(Creds.of(client.credentials), owner.address).post(
+        "/order", order_body(signed, env.client.credentials.key)
+    )
+    assert (answer.status_code, answer.json()) == (400, {"error": "the order owner has to be the owner of the API KEY"})
+    assert accepted(client.post_order(signed)).status == "matched"  # the same order, its own key: taken

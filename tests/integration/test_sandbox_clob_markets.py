@@ -196,6 +196,7 @@ def test_trades_are_paginated_with_cursors(env: Env) -> None:
     env.sandbox.clob.page_size = 2
     ids = [market_order(client, token, 5, "BUY", "0.99").trade_ids[0] for _ in range(3)]
     assert [t.id for t in trades(client)] == ids
+    assert [t.id for t in trades(client, id=ids[1])] == ids[1:2]
     first = client.list_account_trades().first_page()
     raw = env.answer("/data/trades")
     assert [t.id for t in first.items] == ids[:2] and (raw["limit"], raw["count"]) == (2, 2)
