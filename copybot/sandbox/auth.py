@@ -8,8 +8,9 @@ string message)``), ``POLY_TIMESTAMP``, ``POLY_NONCE``. The signature must recov
 
 L2 headers: ``POLY_ADDRESS``, ``POLY_SIGNATURE`` = urlsafe-base64 HMAC-SHA256, keyed with the
 urlsafe-base64-decoded secret, of ``timestamp + METHOD + path + body`` (path without the query
-string and below the CLOB's root; the body exactly as sent, with ``'`` read as ``"`` like the
-client does), ``POLY_TIMESTAMP``, ``POLY_API_KEY``, ``POLY_PASSPHRASE``.
+string and below the CLOB's root; the body exactly as sent, as ``polymarket-client`` signs it:
+py-clob-client's habit of signing ``'`` as ``"`` is gone), ``POLY_TIMESTAMP``, ``POLY_API_KEY``,
+``POLY_PASSPHRASE``.
 
 Credentials are a deterministic function of (seed, address, nonce): deriving twice gives the same
 key, creating a key that exists fails like production ("Could not create api key"). Timestamps
@@ -108,7 +109,7 @@ def recover_l1(headers: Mapping[str, str], chain_id: int = CHAIN_ID) -> tuple[st
 
 def hmac_signature(secret: str, timestamp: str, method: str, path: str, body: str) -> str:
     """The L2 signature the client computes (``polymarket-client``'s ``_internal.hmac``)."""
-    message = timestamp + method + path + body.replace("'", '"')
+    message = timestamp + method + path + body
     digest = hmac.new(base64.urlsafe_b64decode(secret), message.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()
 

@@ -116,3 +116,18 @@ def test_accounts_made_since_may_2026_must_use_the_deposit_wallet_flow(served) -
     box.fund(wallet, Decimal(20))
     with sdk_client(server.urls, eoa.key.hex(), wallet) as client:
         assert client.post_order(buy(client, box.markets[0].tokens[0])).status == "matched"
+
+
+def test_l2_signatures_cover_the_body_exactly_as_sent_quotes_included(served) -> None:
+    from tests.support.clob_orders import Creds, RawClob
+
+    box, server = served
+    owner = Account.create()
+    box.fund(owner.address, Decimal(5))
+    with sdk_client(server.urls, owner.key.hex(), owner.address) as client:
+        creds = Creds.of(client.credentials)
+    raw = RawClob(server.urls["clob"], owner.address, creds)
+    # a body holding a single quote, signed as sent (polymarket-client does not rewrite it)
+    answer = raw.request("DELETE", "/orders", body=["0xit's-not-an-order"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["not_canceled"] == {"0xit's-not-an-order": "order not found"}
