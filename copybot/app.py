@@ -120,6 +120,7 @@ def build_broker(settings: Settings, private_key: str | None, clock: Clock | Non
         order_type=live.order_type,
         max_concurrency=live.max_concurrency,
         orders_per_second=live.orders_per_second,
+        auto_redeem=live.auto_redeem,
         clock=clock,
     )
 

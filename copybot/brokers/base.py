@@ -53,9 +53,14 @@ class Broker(Protocol):
         """Collateral available to trade (base units), or None when the store's ledger is the bankroll."""
         ...
 
-    async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
-        """Collect a resolved position (``payout`` per share, 1 or 0): what it paid, or None when it
-        is redeemed outside copybot (the position is then marked redeemable)."""
+    async def redeem(self, token_id: int, shares: int, payout: Decimal, condition_id: str = "") -> OrderResult | None:
+        """Collect a resolved position (``payout`` per share, 1 or 0): what it paid, or None while
+        its shares wait to be redeemed (the position is then marked redeemable)."""
+        ...
+
+    async def redeem_market(self, condition_id: str) -> str:
+        """Redeem the wallet's outcome tokens of a resolved market now: what was done (a
+        transaction hash), for ``copybot redeem``."""
         ...
 
     async def trade_states(self, trade_ids: Sequence[str]) -> dict[str, TradeState]:

@@ -42,6 +42,7 @@ from copybot.config.settings import LiveSettings
 from copybot.errors import (
     CheckFailed,
     ConfigError,
+    CopybotError,
     OrderNotFilled,
     OrderPending,
     OrderRejected,
@@ -72,6 +73,8 @@ KIND_NAMES = {
 PENDING_ORDER_STATUSES = frozenset({"LIVE", "DELAYED", "ORDER_STATUS_LIVE", "ORDER_STATUS_DELAYED"})
 FAILED_TRADE = "FAILED"
 DEFAULT_RETRY_AFTER_S = 1.0
+REDEEM_RETRY_S = 600.0  # a market's redeem is sent again at most every ten minutes
+REDEEM_WAIT_S = 15.0  # how long a cycle waits for its redeem transaction (then: booked on a later check)
 
 
 def check_wallet_kind(address: str, wallet: str, kind: str) -> None:
@@ -107,6 +110,7 @@ class LiveBroker:
         credentials: ApiKeyCreds | None = None,
         order_type: str = "FOK",
         max_concurrency: int = 4,
+        auto_redeem: bool = False,
         orders_per_second: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
@@ -119,6 +123,8 @@ class LiveBroker:
         self._clock = clock or SystemClock()
         self._not_before = 0.0  # monotonic time before which no order is posted (a 429's Retry-After)
         self._orders = RateLimiter(orders_per_second, self._clock)  # POST /order, over any sliding second
+        self._auto_redeem = auto_redeem
+        self._redeemed: dict[str, float] = {}  # condition id -> when copybot last sent its redeem
 
         async def new_client() -> AsyncSecureClient:
             return await AsyncSecureClient.create(
@@ -280,12 +286,28 @@ class LiveBroker:
     async def balance(self) -> int | None:
         return await self.collateral_balance()
 
-    async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
+    async def redeem(self, token_id: int, shares: int, payout: Decimal, condition_id: str = "") -> OrderResult | None:
         """A resolved position: a losing one is worth nothing (closed at 0); a winning one is booked
-        at its payout once the wallet no longer holds its tokens (redeemed on polymarket.com, or by
-        Polymarket's auto-redeem), and waits (None) while it still does."""
+        at its payout once the wallet no longer holds its tokens, and waits (None) while it does.
+        With ``live.auto_redeem`` copybot redeems the market itself first (an EOA sends the
+        transaction; once per market every :data:`REDEEM_RETRY_S`)."""
         if payout <= 0:
             return OrderResult(shares, 0)
+        if await self._holds(token_id) and self._auto_redeem and condition_id:
+            last = self._redeemed.get(condition_id)
+            if last is None or self._clock.monotonic() - last >= REDEEM_RETRY_S:
+                self._redeemed[condition_id] = self._clock.monotonic()
+                try:
+                    done = await self.redeem_market(condition_id, wait_s=REDEEM_WAIT_S)
+                    log.info("redeemed %s: %s", condition_id, done)
+                except CopybotError as exc:
+                    log.warning("redeem of %s not done, tried again later: %s", condition_id, exc)
+        if await self._holds(token_id):
+            return None
+        return OrderResult(shares, value_at(shares, payout))
+
+    async def _holds(self, token_id: int) -> bool:
+        """Does the wallet still hold this outcome token (read fresh from the chain)?"""
         client = await self._sdk()
         try:
             async with self._sem:
@@ -293,9 +315,26 @@ class LiveBroker:
                 held = await client.get_balance_allowance(asset_type="CONDITIONAL", token_id=str(token_id))
         except PolymarketError as exc:
             raise classify(exc, sent=False) from None
-        if held.balance > 0:
-            return None
-        return OrderResult(shares, value_at(shares, payout))
+        return held.balance > 0
+
+    async def redeem_market(self, condition_id: str, wait_s: float = 120.0) -> str:
+        """Redeem the wallet's tokens of a resolved market through the SDK (CTF markets through the
+        collateral adapters, Protocol V2 ones through the router) and wait up to ``wait_s`` for the
+        transaction: its hash. An EOA sends it itself (it pays the gas in POL)."""
+        if self.kind != "EOA":
+            raise CheckFailed(
+                f"redeeming from {KIND_NAMES[self.kind]} goes through Polymarket's relayer, which copybot "
+                "does not drive yet: redeem on polymarket.com (or let its auto-redeem do it)"
+            )
+        client = await self._sdk()
+        try:
+            handle = await client.redeem_positions(condition_id=condition_id)
+            outcome = await asyncio.wait_for(handle.wait(), wait_s)
+        except TimeoutError:
+            return f"sent, not mined within {wait_s:g} s: booked once the wallet no longer holds the tokens"
+        except PolymarketError as exc:
+            raise classify(exc, sent=False) from None
+        return f"transaction {outcome.transaction_hash}"
 
     async def check_wallet(self, token_id: int | None = None) -> str:
         """The wallet's kind, its pUSD balance and the exchanges' allowances: money to trade and

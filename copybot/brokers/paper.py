@@ -110,8 +110,11 @@ class PaperBroker:
     async def balance(self) -> int | None:
         return None  # the paper bankroll is the store's ledger
 
-    async def redeem(self, token_id: int, shares: int, payout: Decimal) -> OrderResult | None:
+    async def redeem(self, token_id: int, shares: int, payout: Decimal, condition_id: str = "") -> OrderResult | None:
         return OrderResult(shares, value_at(shares, payout))  # settled at once, at the resolved price
+
+    async def redeem_market(self, condition_id: str) -> str:
+        return "paper: settled at resolution, nothing to send"
 
     async def check_wallet(self, token_id: int | None = None) -> str:
         return "paper: the bankroll is the database's ledger"

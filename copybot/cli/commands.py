@@ -22,7 +22,7 @@ from copybot import __version__
 from copybot.errors import ConfigError, CopybotError, PermanentUpstreamError, StoreError
 
 if TYPE_CHECKING:  # pydantic is not imported for --help
-    from copybot.config.settings import Settings
+    pass
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Copy Polymarket leaders' trades (paper by default)."
@@ -116,7 +116,9 @@ def watch(
         raise ConfigError(f"--log-format: {log_format!r} is not one of {', '.join(FORMATS)}")
     settings = load_settings(config)
     key = api_key(settings)
-    wallet_key = _live_key(settings, live_flag)
+    from copybot.config.secrets import live_key
+
+    wallet_key = live_key(settings, live_flag)
     live = sys.stdout.isatty() if dashboard is None else dashboard
     setup_logging(log_level, "json" if log_format == "json" else "text")
     stack = contextlib.ExitStack()
@@ -164,27 +166,21 @@ def watch(
     log.info("stopped after %d cycles", cycles)
 
 
-def _live_key(settings: Settings, live_flag: bool) -> str | None:
-    """Live trading needs two yeses: ``mode: live`` in the settings and ``--live`` here."""
-    if settings.mode == "live" and not live_flag:
-        raise ConfigError("mode: the settings say live, but real orders also need --live on the command line")
-    if live_flag and settings.mode != "live":
-        raise ConfigError("--live: the settings say mode: paper; set mode: live to trade real money")
-    if settings.mode != "live":
-        return None
-    return _live_secrets(settings)
+@app.command()
+@exits
+def redeem(
+    config: ConfigOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what waits to be redeemed; send nothing.")] = False,
+) -> None:
+    """Redeem resolved winning positions now (live mode; an EOA wallet sends one transaction per market)."""
+    from copybot.cli.redeem import redeem_resolved
+    from copybot.config.loading import load_settings
+    from copybot.config.secrets import live_secrets
 
-
-def _live_secrets(settings: Settings) -> str:
-    """The wallet key, after checking the API credentials' variables and that ``live.funder`` is
-    the configured kind of wallet of that key (offline): each a one-line error and exit 2."""
-    from copybot.brokers.live import check_wallet_kind, wallet_of
-    from copybot.config.secrets import api_credentials, private_key
-
-    key = private_key(settings)
-    api_credentials(settings)
-    check_wallet_kind(*wallet_of(settings.live, key))
-    return key
+    settings = load_settings(config)
+    key = live_secrets(settings) if settings.mode == "live" and not dry_run else None
+    if asyncio.run(redeem_resolved(settings, key, typer.echo)):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -236,7 +232,9 @@ def health(
         key = api_key(settings)
         wallet_key = None
         if settings.mode == "live":
-            wallet_key = _live_secrets(settings)  # a wrong funder/kind pair: exit 2
+            from copybot.config.secrets import live_secrets
+
+            wallet_key = live_secrets(settings)  # a wrong funder/kind pair: exit 2
     except ConfigError as exc:
         if as_json and not quiet:
             typer.echo(json.dumps(settings_failure(str(exc)), indent=2))

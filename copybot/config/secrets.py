@@ -65,3 +65,26 @@ def api_credentials(settings: Settings, environ: Mapping[str, str] | None = None
     from polymarket import ApiKeyCreds  # live mode only
 
     return ApiKeyCreds(key=values[0], secret=values[1], passphrase=values[2])
+
+
+def live_key(settings: Settings, live_flag: bool) -> str | None:
+    """Live trading needs two yeses: ``mode: live`` in the settings and ``--live`` on the command
+    line; then the wallet key (:func:`live_secrets`). None in paper mode."""
+    if settings.mode == "live" and not live_flag:
+        raise ConfigError("mode: the settings say live, but real orders also need --live on the command line")
+    if live_flag and settings.mode != "live":
+        raise ConfigError("--live: the settings say mode: paper; set mode: live to trade real money")
+    if settings.mode != "live":
+        return None
+    return live_secrets(settings)
+
+
+def live_secrets(settings: Settings) -> str:
+    """The wallet key, after checking the API credentials' variables and that ``live.funder`` is
+    the configured kind of wallet of that key (offline): each a one-line error and exit 2."""
+    from copybot.brokers.live import check_wallet_kind, wallet_of  # the CLOB SDK: live mode only
+
+    key = private_key(settings)
+    api_credentials(settings)
+    check_wallet_kind(*wallet_of(settings.live, key))
+    return key

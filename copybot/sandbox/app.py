@@ -137,6 +137,7 @@ def gamma_market_json(sandbox: Sandbox, market: Market) -> dict[str, Any]:
         "endDate": market.end_date_iso,
         "orderPriceMinTickSize": num(market.tick_size),
         "orderMinSize": num(market.min_order_size),
+        "version": "v2" if market.protocol_v2 else "v1",  # Protocol V2 (ExchangeV3) or CTF
     }
 
 
@@ -227,7 +228,22 @@ def gamma_routes(sandbox: Sandbox) -> list[Route]:
         ]
         return JSONResponse([gamma_market_json(sandbox, m) for m in chosen])
 
-    return [Route("/markets", markets)]
+    async def markets_keyset(request: Request) -> JSONResponse:
+        """``/markets/keyset`` (what polymarket-client lists markets with): ``condition_ids`` and
+        ``closed`` filters, ``{"markets": [...], "next_cursor": null}`` (one page: the sandbox is small)."""
+        conditions = {c.lower() for c in request.query_params.getlist("condition_ids")}
+        closed = request.query_params.get("closed")
+        chosen = []
+        for m in sandbox.markets:
+            if conditions and m.condition_id not in conditions:
+                continue
+            shut = winner_of(sandbox, m) is not None
+            if closed is not None and shut != (closed.lower() == "true"):
+                continue
+            chosen.append(gamma_market_json(sandbox, m))
+        return JSONResponse({"markets": chosen, "next_cursor": None})
+
+    return [Route("/markets", markets), Route("/markets/keyset", markets_keyset)]
 
 
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:

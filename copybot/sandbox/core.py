@@ -41,6 +41,7 @@ from .injected import InjectedFill
 from .ledger import Balances
 from .market_events import resolve
 from .trading import Clob
+from .transactions import Transactions
 
 _ADDRESS: Final = re.compile(r"^0x[0-9a-f]{40}$")
 
@@ -107,6 +108,7 @@ class Sandbox:
         self._scheduled = 0  # blocks mined on the clock's schedule, genesis included
         self._mine_block(scheduled=True)
         self.clob = Clob(self, seed)  # API accounts, balances, orders, trades (sandbox/trading.py)
+        self.transactions = Transactions(self)  # what wallets send through the node (redeems)
 
         from .app import build_app  # the app needs a Sandbox; imported here to avoid a cycle
 

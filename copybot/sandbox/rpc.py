@@ -1,6 +1,8 @@
 """A Polygon node's JSON-RPC (``POST /rpc``) over the sandbox chain: single calls and batches.
 
-``eth_chainId``, ``net_version``, ``eth_blockNumber``, ``eth_getBlockByNumber`` and
+``eth_chainId``, ``net_version``, ``eth_blockNumber``, ``eth_getBlockByNumber``, a wallet's
+transactions (``eth_getTransactionCount``, ``eth_gasPrice``, ``eth_estimateGas``,
+``eth_sendRawTransaction``, ``eth_getTransactionReceipt``: :mod:`.transactions`) and
 ``eth_getLogs`` (address lists, OR-lists per topic position, ``blockHash``; with or without
 ``blockTimestamp``, as newer and older node releases answer), with the limits
 public endpoints impose: a maximum block range and a maximum number of results per call, both
@@ -20,6 +22,7 @@ from starlette.responses import JSONResponse
 from copybot.protocol import CHAIN_ID
 
 from .chain import Log
+from .transactions import GAS_LIMIT, GAS_PRICE, TxError
 
 if TYPE_CHECKING:
     from .core import Sandbox
@@ -134,7 +137,43 @@ def get_logs(sandbox: Sandbox, params: list[Any]) -> list[dict[str, object]]:
     return [log.to_rpc(with_time=sandbox.rpc_block_timestamps) for log in found]
 
 
+def transaction_count(sandbox: Sandbox, params: list[Any]) -> str:
+    if not params or not isinstance(params[0], str) or not _ADDRESS.match(params[0]):
+        raise invalid("invalid address")
+    return hex(sandbox.transactions.nonce(params[0]))
+
+
+def gas_price(sandbox: Sandbox, params: list[Any]) -> str:
+    return hex(GAS_PRICE)
+
+
+def estimate_gas(sandbox: Sandbox, params: list[Any]) -> str:
+    if not params or not isinstance(params[0], dict):
+        raise invalid("invalid transaction")
+    return hex(GAS_LIMIT)
+
+
+def send_raw_transaction(sandbox: Sandbox, params: list[Any]) -> str:
+    if not params or not isinstance(params[0], str) or not _QUANTITY.match(params[0]):
+        raise invalid("invalid raw transaction")
+    try:
+        return sandbox.transactions.send_raw(params[0])
+    except TxError as exc:
+        raise RpcError(-32000, str(exc)) from None
+
+
+def transaction_receipt(sandbox: Sandbox, params: list[Any]) -> dict[str, Any] | None:
+    if not params or not isinstance(params[0], str) or not _HASH.match(params[0]):
+        raise invalid("invalid transaction hash")
+    return sandbox.transactions.receipt(params[0])
+
+
 METHODS: Final[dict[str, Callable[[Sandbox, list[Any]], Any]]] = {
+    "eth_getTransactionCount": transaction_count,
+    "eth_gasPrice": gas_price,
+    "eth_estimateGas": estimate_gas,
+    "eth_sendRawTransaction": send_raw_transaction,
+    "eth_getTransactionReceipt": transaction_receipt,
     "eth_chainId": chain_id,
     "net_version": net_version,
     "eth_blockNumber": block_number,

@@ -138,7 +138,9 @@ class PositionManager:
         client_key = f"exit:{position.leader}:{position.token_id}:{int(now * 1000)}"
         closing = ExitOutcome(position.leader, position.token_id, signal.rule, client_key, detail=signal.text)
         if plan.resolved_price is not None:
-            paid = await self._broker.redeem(position.token_id, position.shares, plan.resolved_price)
+            paid = await self._broker.redeem(
+                position.token_id, position.shares, plan.resolved_price, position.condition_id
+            )
             if paid is None and position.redeemable:
                 return None  # still waiting to be redeemed: nothing new to record
             status = "redeemable" if paid is None else "filled"  # None: the shares wait to be redeemed

@@ -8,9 +8,13 @@ from decimal import Decimal
 
 import pytest
 
+from copybot.errors import ConfigError
 from copybot.models import to_units
 from copybot.sandbox.market_events import redeem
+from copybot.sandbox.transactions import COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER
+from tests.support.cli import run_cli
 from tests.support.live import FUNDS, Live, buy
+from tests.support.sandbox import KEY_ENV, write_settings
 
 
 @pytest.mark.parametrize("live", ["eoa", "deposit"], indirect=True)
@@ -50,3 +54,70 @@ def test_a_resolved_market_closes_the_loser_at_0_and_books_the_winner_once_redee
     assert cash - to_units(FUNDS) == total, "every pUSD that left or came back is in the realized P&L"
     rows = live.rows("SELECT rule, status FROM exits ORDER BY id")
     assert [tuple(r) for r in rows] == [("resolved", "filled"), ("resolved", "redeemable"), ("resolved", "filled")]
+
+
+def test_auto_redeem_sends_the_redeem_from_an_eoa_and_books_the_payout_in_the_same_cycle(live: Live) -> None:
+    box = live.box
+    data = live.data()
+    data["live"]["auto_redeem"] = True
+    settings = live.settings(data)
+    market = box.markets[1]  # neg-risk: redeemed through the neg-risk collateral adapter
+    winner = market.tokens[0]
+    buy(live, 0, winner, "40")
+    box.mine(1)
+    live.run(settings)
+    [position] = live.rows("SELECT * FROM positions")
+    box.resolve(market.condition_id, winner)
+    before = box.balances(live.address).collateral
+    live.run(settings)
+    [sent] = box.transactions.sent
+    assert sent["status"] == "0x1" and sent["from"] == live.address
+    assert sent["to"] == NEG_RISK_COLLATERAL_ADAPTER
+    [closed] = live.rows("SELECT * FROM positions")
+    assert (closed["shares"], closed["realized"]) == (0, position["shares"] - position["cost"])
+    assert box.balances(live.address).collateral == before + position["shares"]
+    assert to_units(Decimal(live.status()["bankroll"]["cash_usdc"])) == before + position["shares"]
+    assert [tuple(r) for r in live.rows("SELECT rule, status FROM exits")] == [("resolved", "filled")]
+    live.run(settings)
+    assert len(box.transactions.sent) == 1, "nothing left to redeem: nothing sent again"
+
+
+def test_copybot_redeem_lists_with_dry_run_then_redeems_and_watch_books_it(live: Live) -> None:
+    box = live.box
+    data = live.data()
+    config = write_settings(live.tmp / "settings.yaml", data)
+    settings = live.settings(data)
+    market = box.markets[2]
+    winner = market.tokens[1]
+    buy(live, 0, winner, "40")
+    box.mine(1)
+    live.run(settings)
+    box.resolve(market.condition_id, winner)
+    live.run(settings)  # marked redeemable: auto_redeem is off
+    [position] = live.rows("SELECT * FROM positions")
+    assert position["redeemable"] == 1
+    env = {KEY_ENV: box.api_key, "COPYBOT_TEST_PRIVATE_KEY": live.key}
+
+    listed = run_cli("redeem", "--dry-run", "--config", str(config), env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert market.condition_id in listed.stdout and "nothing sent" in listed.stdout
+    assert f"shares pay {Decimal(position['shares']) / 10**6}" in listed.stdout
+    assert box.transactions.sent == []
+
+    done = run_cli("redeem", "--config", str(config), env=env)
+    assert done.returncode == 0, done.stderr
+    [sent] = box.transactions.sent
+    assert sent["to"] == COLLATERAL_ADAPTER and f"transaction {sent['transactionHash']}" in done.stdout
+    assert live.key.removeprefix("0x") not in done.stdout + done.stderr
+    live.run(settings)  # watch sees the tokens gone and books the payout
+    [closed] = live.rows("SELECT * FROM positions")
+    assert (closed["shares"], closed["realized"]) == (0, position["shares"] - position["cost"])
+    again = run_cli("redeem", "--config", str(config), env=env)
+    assert again.returncode == 0 and "nothing to redeem" in again.stdout
+
+
+def test_auto_redeem_from_a_wallet_that_redeems_through_the_relayer_is_refused(live: Live) -> None:
+    data = live.data()
+    data["live"] |= {"auto_redeem": True, "signature_type": 3, "funder": "0x" + "11" * 20}
+    with pytest.raises(ConfigError, match="live: auto_redeem: only an EOA"):
+        live.settings(data)

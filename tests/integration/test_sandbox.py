@@ -170,9 +170,13 @@ def test_rpc_single_calls_and_batches() -> None:
     assert head["timestamp"] == hex(block.timestamp)
     assert head["parentHash"] == sandbox.block(latest - 1).block_hash
     assert rpc_call(sandbox, "eth_getBlockByNumber", hex(latest + 1), False) is None
-    assert rpc_call(sandbox, "eth_sendRawTransaction", "0x00") == {
+    assert rpc_call(sandbox, "eth_sendTransaction", {}) == {  # a node holds no keys
         "code": -32601,
-        "message": "the method eth_sendRawTransaction does not exist/is not available",
+        "message": "the method eth_sendTransaction does not exist/is not available",
+    }
+    assert rpc_call(sandbox, "eth_sendRawTransaction", "0x00") == {
+        "code": -32000,
+        "message": "invalid transaction: typed transaction has unknown type: 0",
     }
     batch = rpc(
         sandbox,

@@ -103,6 +103,7 @@ live:
   max_concurrency: 2
   orders_per_second: 5
   sell_settle_wait_s: 30
+  auto_redeem: false
   api_credentials_env: MY_CLOB_API
   relayer_url: "http://127.0.0.1:9/relayer"
   rpc_url: "http://127.0.0.1:9/rpc"
@@ -206,7 +207,7 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
         2,
     )
     assert (lv.funder, lv.order_type, lv.max_concurrency, lv.orders_per_second) == (OTHER, "FAK", 2, 5)
-    assert lv.sell_settle_wait_s == 30
+    assert (lv.sell_settle_wait_s, lv.auto_redeem) == (30, False)
     assert (lv.api_credentials_env, lv.relayer_url, lv.rpc_url) == (
         "MY_CLOB_API",
         "http://127.0.0.1:9/relayer",
