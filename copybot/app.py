@@ -101,7 +101,7 @@ def build_broker(settings: Settings, private_key: str | None, clock: Clock | Non
         raise ConfigError("live.private_key_env: live mode needs the wallet's private key")
     from copybot.brokers.live import LiveBroker  # the CLOB SDK is imported only for live trading
     from copybot.brokers.sdk_private import PRODUCTION_URLS, Endpoints
-    from copybot.config.secrets import api_credentials
+    from copybot.config.secrets import api_credentials, relayer_api_key
 
     live = settings.live
     endpoints = Endpoints(
@@ -117,6 +117,7 @@ def build_broker(settings: Settings, private_key: str | None, clock: Clock | Non
         signature_type=live.signature_type,
         funder=live.funder or None,
         credentials=api_credentials(settings),
+        relayer_key=relayer_api_key(settings),
         order_type=live.order_type,
         max_concurrency=live.max_concurrency,
         orders_per_second=live.orders_per_second,

@@ -29,6 +29,7 @@ from polymarket import (
     ApiKeyCreds,
     AsyncSecureClient,
     PolymarketError,
+    RelayerApiKey,
     RequestRejectedError,
     UserInputError,
 )
@@ -108,6 +109,7 @@ class LiveBroker:
         signature_type: int = 0,
         funder: str | None = None,
         credentials: ApiKeyCreds | None = None,
+        relayer_key: RelayerApiKey | None = None,
         order_type: str = "FOK",
         max_concurrency: int = 4,
         auto_redeem: bool = False,
@@ -124,6 +126,7 @@ class LiveBroker:
         self._not_before = 0.0  # monotonic time before which no order is posted (a 429's Retry-After)
         self._orders = RateLimiter(orders_per_second, self._clock)  # POST /order, over any sliding second
         self._auto_redeem = auto_redeem
+        self._relays = relayer_key is not None
         self._redeemed: dict[str, float] = {}  # condition id -> when copybot last sent its redeem
 
         async def new_client() -> AsyncSecureClient:
@@ -132,6 +135,7 @@ class LiveBroker:
                 wallet=self.wallet,
                 environment=environment(endpoints),
                 credentials=credentials,
+                api_key=relayer_key,
             )
 
         self._new_client = new_client  # the key stays inside the SDK's signer and this closure only
@@ -290,7 +294,8 @@ class LiveBroker:
         """A resolved position: a losing one is worth nothing (closed at 0); a winning one is booked
         at its payout once the wallet no longer holds its tokens, and waits (None) while it does.
         With ``live.auto_redeem`` copybot redeems the market itself first (an EOA sends the
-        transaction; once per market every :data:`REDEEM_RETRY_S`)."""
+        transaction, a deposit wallet has Polymarket's relayer send it; once per market every
+        :data:`REDEEM_RETRY_S`)."""
         if payout <= 0:
             return OrderResult(shares, 0)
         if await self._holds(token_id) and self._auto_redeem and condition_id:
@@ -320,11 +325,16 @@ class LiveBroker:
     async def redeem_market(self, condition_id: str, wait_s: float = 120.0) -> str:
         """Redeem the wallet's tokens of a resolved market through the SDK (CTF markets through the
         collateral adapters, Protocol V2 ones through the router) and wait up to ``wait_s`` for the
-        transaction: its hash. An EOA sends it itself (it pays the gas in POL)."""
-        if self.kind != "EOA":
+        transaction: its hash. An EOA sends it itself (it pays the gas in POL); a deposit wallet's
+        is relayed (gasless, with the relayer API key)."""
+        if self.kind in ("POLY_PROXY", "GNOSIS_SAFE"):
             raise CheckFailed(
-                f"redeeming from {KIND_NAMES[self.kind]} goes through Polymarket's relayer, which copybot "
-                "does not drive yet: redeem on polymarket.com (or let its auto-redeem do it)"
+                f"redeeming from {KIND_NAMES[self.kind]} goes through relays copybot does not drive yet: "
+                "redeem on polymarket.com (or let its auto-redeem do it)"
+            )
+        if self.kind == "DEPOSIT_WALLET" and not self._relays:
+            raise CheckFailed(
+                "a deposit wallet redeems through Polymarket's relayer: set live.relayer_api_key_env's variables"
             )
         client = await self._sdk()
         try:

@@ -16,7 +16,7 @@ from copybot.config.settings import Settings
 from copybot.errors import ConfigError
 
 if TYPE_CHECKING:
-    from polymarket import ApiKeyCreds
+    from polymarket import ApiKeyCreds, RelayerApiKey
 
 
 def _check(key: str, where: str) -> str:
@@ -67,6 +67,25 @@ def api_credentials(settings: Settings, environ: Mapping[str, str] | None = None
     return ApiKeyCreds(key=values[0], secret=values[1], passphrase=values[2])
 
 
+def relayer_api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> RelayerApiKey | None:
+    """Polymarket's relayer API key (``<live.relayer_api_key_env>`` and ``…_ADDRESS``, the address it
+    was issued to), or None when unset; a deposit wallet needs it to redeem."""
+    env = os.environ if environ is None else environ
+    name = settings.live.relayer_api_key_env
+    key, address = env.get(name, "").strip(), env.get(f"{name}_ADDRESS", "").strip()
+    if not key and not address:
+        return None
+    if not key or not address:
+        missing = name if not key else f"{name}_ADDRESS"
+        raise ConfigError(f"live.relayer_api_key_env: {missing} is not set (set both, or neither)")
+    from polymarket import RelayerApiKey, UserInputError  # live mode only
+
+    try:
+        return RelayerApiKey(key=key, address=address)
+    except UserInputError:
+        raise ConfigError(f"live.relayer_api_key_env: {name}_ADDRESS is not an address") from None
+
+
 def live_key(settings: Settings, live_flag: bool) -> str | None:
     """Live trading needs two yeses: ``mode: live`` in the settings and ``--live`` on the command
     line; then the wallet key (:func:`live_secrets`). None in paper mode."""
@@ -87,4 +106,10 @@ def live_secrets(settings: Settings) -> str:
     key = private_key(settings)
     api_credentials(settings)
     check_wallet_kind(*wallet_of(settings.live, key))
+    if settings.live.auto_redeem and settings.live.signature_type == 3 and relayer_api_key(settings) is None:
+        name = settings.live.relayer_api_key_env
+        raise ConfigError(
+            f"live.relayer_api_key_env: {name} and {name}_ADDRESS are not set: auto_redeem from a deposit wallet "
+            "goes through Polymarket's relayer, which needs its API key"
+        )
     return key

@@ -40,6 +40,7 @@ from .faults import Faults, Monitor
 from .injected import InjectedFill
 from .ledger import Balances
 from .market_events import resolve
+from .relayer import Relayer
 from .trading import Clob
 from .transactions import Transactions
 
@@ -109,6 +110,7 @@ class Sandbox:
         self._mine_block(scheduled=True)
         self.clob = Clob(self, seed)  # API accounts, balances, orders, trades (sandbox/trading.py)
         self.transactions = Transactions(self)  # what wallets send through the node (redeems)
+        self.relayer = Relayer(self)  # Polymarket's relayer: gasless transactions of deposit wallets
 
         from .app import build_app  # the app needs a Sandbox; imported here to avoid a cycle
 

@@ -76,7 +76,7 @@ class Transactions:
                     f"nonce too {'low' if nonce < expected else 'high'}: next nonce {expected}, tx nonce {nonce}"
                 )
             self._nonces[sender] = nonce + 1
-        ok = self._execute(sender, "0x" + to.hex(), data)
+        ok = execute_call(self._sandbox, sender, "0x" + to.hex(), data)
         block = self._sandbox.mine(1)
         receipt = {
             "transactionHash": tx_hash,
@@ -92,24 +92,25 @@ class Transactions:
             self.sent.append(receipt | {"data": "0x" + data.hex()})
         return tx_hash
 
-    def _execute(self, sender: str, to: str, data: bytes) -> bool:
-        if data[:4] != REDEEM_SELECTOR:
-            return False
-        try:
-            _collateral, _parent, condition, _sets = abi_decode(
-                ["address", "bytes32", "bytes32", "uint256[]"], data[4:]
-            )
-            market = self._sandbox.market("0x" + condition.hex())
-        except Exception:  # malformed call data or an unknown market: the call reverts
-            return False
-        adapter = NEG_RISK_COLLATERAL_ADAPTER if market.neg_risk else COLLATERAL_ADAPTER
-        if to.lower() != adapter:
-            return False
-        try:
-            redeem(self._sandbox, sender, market.condition_id)
-        except ValueError:  # not resolved
-            return False
-        return True
+
+def execute_call(sandbox: Sandbox, holder: str, to: str, data: bytes) -> bool:
+    """Run one call for ``holder`` (an EOA's transaction, or a wallet's call the relayer executes):
+    True if it succeeded, False if it reverted."""
+    if data[:4] != REDEEM_SELECTOR:
+        return False
+    try:
+        _collateral, _parent, condition, _sets = abi_decode(["address", "bytes32", "bytes32", "uint256[]"], data[4:])
+        market = sandbox.market("0x" + condition.hex())
+    except Exception:  # malformed call data or an unknown market: the call reverts
+        return False
+    adapter = NEG_RISK_COLLATERAL_ADAPTER if market.neg_risk else COLLATERAL_ADAPTER
+    if to.lower() != adapter:
+        return False
+    try:
+        redeem(sandbox, holder, market.condition_id)
+    except ValueError:  # not resolved
+        return False
+    return True
 
 
 def _int(raw: Any) -> int:

@@ -4,15 +4,17 @@ longer holds its tokens, so its payout is counted once: in the wallet's cash, no
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
+from eth_account import Account
 
 from copybot.errors import ConfigError
 from copybot.models import to_units
 from copybot.sandbox.market_events import redeem
 from copybot.sandbox.transactions import COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER
-from tests.support.cli import run_cli
+from tests.support.cli import assert_clean_error, run_cli
 from tests.support.live import FUNDS, Live, buy
 from tests.support.sandbox import KEY_ENV, write_settings
 
@@ -116,8 +118,72 @@ def test_copybot_redeem_lists_with_dry_run_then_redeems_and_watch_books_it(live:
     assert again.returncode == 0 and "nothing to redeem" in again.stdout
 
 
-def test_auto_redeem_from_a_wallet_that_redeems_through_the_relayer_is_refused(live: Live) -> None:
+@pytest.mark.parametrize("live", ["deposit"], indirect=True)
+def test_a_deposit_wallet_redeems_through_the_relayer_with_its_api_key(
+    live: Live, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    box = live.box
+    owner = Account.from_key(live.key).address
+    relayer_key = box.relayer.issue_key(owner)
+    monkeypatch.setenv("COPYBOT_RELAYER_API_KEY", relayer_key)
+    monkeypatch.setenv("COPYBOT_RELAYER_API_KEY_ADDRESS", owner)
     data = live.data()
-    data["live"] |= {"auto_redeem": True, "signature_type": 3, "funder": "0x" + "11" * 20}
-    with pytest.raises(ConfigError, match="live: auto_redeem: only an EOA"):
+    data["live"]["auto_redeem"] = True
+    settings = live.settings(data)
+    market = box.markets[3]
+    winner = market.tokens[1]
+    buy(live, 0, winner, "40")
+    box.mine(1)
+    live.run(settings)
+    [position] = live.rows("SELECT * FROM positions")
+    box.resolve(market.condition_id, winner)
+    before = box.balances(live.address).collateral
+    live.run(settings)  # redeemed by the relayer, gasless, for the wallet: booked in the same cycle
+    [relayed] = box.relayer.transactions.values()
+    assert (relayed["state"], relayed["wallet"], relayed["calls"]) == ("STATE_CONFIRMED", live.address, 1)
+    assert box.transactions.sent == [], "nothing sent from the owner's EOA"
+    assert box.balances(live.address).collateral == before + position["shares"]
+    [closed] = live.rows("SELECT * FROM positions")
+    assert (closed["shares"], closed["realized"]) == (0, position["shares"] - position["cost"])
+    assert relayer_key not in caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+
+
+@pytest.mark.parametrize("live", ["deposit"], indirect=True)
+def test_a_relayer_key_that_is_not_the_relayers_is_refused_and_nothing_is_booked(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = live.box
+    owner = Account.from_key(live.key).address
+    monkeypatch.setenv("COPYBOT_RELAYER_API_KEY", "not-a-key")
+    monkeypatch.setenv("COPYBOT_RELAYER_API_KEY_ADDRESS", owner)
+    data = live.data()
+    data["live"]["auto_redeem"] = True
+    settings = live.settings(data)
+    market = box.markets[3]
+    buy(live, 0, market.tokens[1], "40")
+    box.mine(1)
+    live.run(settings)
+    box.resolve(market.condition_id, market.tokens[1])
+    live.run(settings)  # the relayer says 401: logged, tried again later; the position waits
+    assert box.relayer.transactions == {}
+    [waiting] = live.rows("SELECT * FROM positions")
+    assert waiting["redeemable"] == 1 and waiting["shares"] > 0
+
+
+@pytest.mark.parametrize("signature_type", [1, 2])
+def test_auto_redeem_from_a_proxy_or_safe_is_refused(live: Live, signature_type: int) -> None:
+    data = live.data()
+    data["live"] |= {"auto_redeem": True, "signature_type": signature_type, "funder": "0x" + "11" * 20}
+    with pytest.raises(ConfigError, match="live: auto_redeem: copybot redeems from an EOA or a deposit wallet"):
         live.settings(data)
+
+
+@pytest.mark.parametrize("live", ["deposit"], indirect=True)
+def test_auto_redeem_from_a_deposit_wallet_needs_the_relayer_key(live: Live) -> None:
+    data = live.data()
+    data["live"]["auto_redeem"] = True
+    config = write_settings(live.tmp / "settings.yaml", data)
+    env = {KEY_ENV: live.box.api_key, "COPYBOT_TEST_PRIVATE_KEY": live.key}
+    result = run_cli("watch", "--config", str(config), "--live", "--once", env=env)
+    assert_clean_error(result, "live.relayer_api_key_env", "COPYBOT_RELAYER_API_KEY")

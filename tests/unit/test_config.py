@@ -104,6 +104,7 @@ live:
   orders_per_second: 5
   sell_settle_wait_s: 30
   auto_redeem: false
+  relayer_api_key_env: MY_RELAYER_KEY
   api_credentials_env: MY_CLOB_API
   relayer_url: "http://127.0.0.1:9/relayer"
   rpc_url: "http://127.0.0.1:9/rpc"
@@ -207,7 +208,7 @@ def test_full_file_loads_with_exact_values(tmp_path: Path) -> None:
         2,
     )
     assert (lv.funder, lv.order_type, lv.max_concurrency, lv.orders_per_second) == (OTHER, "FAK", 2, 5)
-    assert (lv.sell_settle_wait_s, lv.auto_redeem) == (30, False)
+    assert (lv.sell_settle_wait_s, lv.auto_redeem, lv.relayer_api_key_env) == (30, False, "MY_RELAYER_KEY")
     assert (lv.api_credentials_env, lv.relayer_url, lv.rpc_url) == (
         "MY_CLOB_API",
         "http://127.0.0.1:9/relayer",
