@@ -294,7 +294,7 @@ class LiveBroker:
         """A resolved position: a losing one is worth nothing (closed at 0); a winning one is booked
         at its payout once the wallet no longer holds its tokens, and waits (None) while it does.
         With ``live.auto_redeem`` copybot redeems the market itself first (an EOA sends the
-        transaction, a deposit wallet has Polymarket's relayer send it; once per market every
+        transaction, a proxy, Safe or deposit wallet has Polymarket's relayer send it; once per market every
         :data:`REDEEM_RETRY_S`)."""
         if payout <= 0:
             return OrderResult(shares, 0)
@@ -325,16 +325,12 @@ class LiveBroker:
     async def redeem_market(self, condition_id: str, wait_s: float = 120.0) -> str:
         """Redeem the wallet's tokens of a resolved market through the SDK (CTF markets through the
         collateral adapters, Protocol V2 ones through the router) and wait up to ``wait_s`` for the
-        transaction: its hash. An EOA sends it itself (it pays the gas in POL); a deposit wallet's
-        is relayed (gasless, with the relayer API key)."""
-        if self.kind in ("POLY_PROXY", "GNOSIS_SAFE"):
+        transaction: its hash. An EOA sends it itself (it pays the gas in POL); a proxy, Safe or
+        deposit wallet's is relayed (gasless, with the relayer API key)."""
+        if self.kind != "EOA" and not self._relays:
             raise CheckFailed(
-                f"redeeming from {KIND_NAMES[self.kind]} goes through relays copybot does not drive yet: "
-                "redeem on polymarket.com (or let its auto-redeem do it)"
-            )
-        if self.kind == "DEPOSIT_WALLET" and not self._relays:
-            raise CheckFailed(
-                "a deposit wallet redeems through Polymarket's relayer: set live.relayer_api_key_env's variables"
+                f"{KIND_NAMES[self.kind]} redeems through Polymarket's relayer, which needs its API key: set the "
+                "variables live.relayer_api_key_env names"
             )
         client = await self._sdk()
         try:

@@ -69,7 +69,7 @@ def api_credentials(settings: Settings, environ: Mapping[str, str] | None = None
 
 def relayer_api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> RelayerApiKey | None:
     """Polymarket's relayer API key (``<live.relayer_api_key_env>`` and ``…_ADDRESS``, the address it
-    was issued to), or None when unset; a deposit wallet needs it to redeem."""
+    was issued to), or None when unset; a proxy, Safe or deposit wallet needs it to redeem."""
     env = os.environ if environ is None else environ
     name = settings.live.relayer_api_key_env
     key, address = env.get(name, "").strip(), env.get(f"{name}_ADDRESS", "").strip()
@@ -106,10 +106,10 @@ def live_secrets(settings: Settings) -> str:
     key = private_key(settings)
     api_credentials(settings)
     check_wallet_kind(*wallet_of(settings.live, key))
-    if settings.live.auto_redeem and settings.live.signature_type == 3 and relayer_api_key(settings) is None:
+    if settings.live.auto_redeem and settings.live.signature_type != 0 and relayer_api_key(settings) is None:
         name = settings.live.relayer_api_key_env
         raise ConfigError(
-            f"live.relayer_api_key_env: {name} and {name}_ADDRESS are not set: auto_redeem from a deposit wallet "
-            "goes through Polymarket's relayer, which needs its API key"
+            f"live.relayer_api_key_env: {name} and {name}_ADDRESS are not set: auto_redeem from a proxy, Safe or "
+            "deposit wallet goes through Polymarket's relayer, which needs its API key"
         )
     return key

@@ -250,8 +250,8 @@ class LiveSettings(_Section):
     # later cycles (the purchase may not have settled on chain); 0 = never retried
     sell_settle_wait_s: float = Field(120.0, ge=0, le=3600, allow_inf_nan=False)
     # redeem resolved winning positions from watch: an EOA sends the transaction (and pays its gas);
-    # a deposit wallet's goes through Polymarket's relayer, with a relayer API key from the
-    # environment (<relayer_api_key_env> and <relayer_api_key_env>_ADDRESS); proxy and Safe: not yet
+    # a proxy, Safe or deposit wallet's goes through Polymarket's relayer, with a relayer API key
+    # from the environment (<relayer_api_key_env> and <relayer_api_key_env>_ADDRESS)
     auto_redeem: bool = False
     relayer_api_key_env: str = "COPYBOT_RELAYER_API_KEY"
     # CLOB API credentials made elsewhere: <prefix>_KEY, <prefix>_SECRET, <prefix>_PASSPHRASE in the
@@ -269,11 +269,6 @@ class LiveSettings(_Section):
     def _funder_needed(self) -> LiveSettings:
         if self.signature_type != 0 and not self.funder:
             raise ValueError("funder: required when signature_type is 1, 2 or 3 (the wallet holding the funds)")
-        if self.auto_redeem and self.signature_type in (1, 2):
-            raise ValueError(
-                "auto_redeem: copybot redeems from an EOA or a deposit wallet (signature_type 0 or 3); a proxy or "
-                "Safe redeems through relays copybot does not drive yet (use polymarket.com)"
-            )
         return self
 
 

@@ -3,17 +3,22 @@
 ``GET /deployed?address=&type=`` → ``{"deployed": bool}`` (``type`` is ``WALLET`` for a deposit
 wallet, ``PROXY``, or ``SAFE``): asked before trading from a proxy, Safe or deposit wallet.
 
-Gasless transactions of deposit wallets (what redeeming from one takes), authenticated with a relayer
-API key (headers ``RELAYER_API_KEY`` and ``RELAYER_API_KEY_ADDRESS``; 401 otherwise; keys are issued
-by :meth:`Relayer.issue_key`): ``GET /v1/account/transactions/params?address=<owner>&type=WALLET`` →
-``{"address", "nonce"}``; ``POST /submit`` with ``{"type": "WALLET", "from": owner, "to": factory,
-"nonce", "signature", "metadata", "depositWalletParams": {"depositWallet", "deadline", "calls":
-[{"target", "value", "data"}]}}``, the signature being the owner's EIP-712 ``Batch(address wallet,
-uint256 nonce, uint256 deadline, Call[] calls)`` under the domain ``DepositWallet`` / ``1`` / chain /
-the wallet, as the wallet contract checks it → ``{"transactionID", "transactionHash", "state":
-"STATE_NEW"}``; ``GET /v1/account/transactions/{id}`` → ``{"transaction_id", "transaction_hash",
-"state"}`` (``STATE_CONFIRMED``, or ``STATE_FAILED`` with ``error_msg`` when a call reverted). The
-sandbox executes at once and mines a block. Proxy and Safe relays are not simulated (400).
+Gasless transactions (what redeeming from a proxy, Safe or deposit wallet takes), authenticated with
+a relayer API key (headers ``RELAYER_API_KEY`` and ``RELAYER_API_KEY_ADDRESS``; 401 otherwise; keys
+are issued by :meth:`Relayer.issue_key`). The next nonce: ``GET /v1/account/transactions/params?
+address=<owner>&type=WALLET|SAFE`` → ``{"address", "nonce"}``, or for a proxy ``GET /relay-payload?
+address=<owner>&type=PROXY`` → ``{"address": <relay>, "nonce"}``. ``POST /submit`` takes the signed
+request, checked as the wallet contract checks it: a deposit wallet's ``{"type": "WALLET", "from",
+"to": factory, "nonce", "signature", "depositWalletParams": {"depositWallet", "deadline", "calls"}}``
+signed as EIP-712 ``Batch`` under the wallet's ``DepositWallet`` domain; a Safe's ``{"type": "SAFE",
+"from", "to", "proxyWallet", "data", "nonce", "signature", "signatureParams"}`` signed as the Safe's
+EIP-712 ``SafeTx`` with ``eth_sign`` (v + 4); a proxy's ``{"type": "PROXY", "from", "to": factory,
+"proxyWallet", "data": proxy(calls), "nonce", "signature", "signatureParams": {"gasLimit",
+"gasPrice", "relay", "relayHub", "relayerFee"}}`` signed as the personal message of its ``rlx:``
+relay hash. Answer ``{"transactionID", "transactionHash", "state": "STATE_NEW"}``; then ``GET
+/v1/account/transactions/{id}`` → ``{"transaction_id", "transaction_hash", "state"}``
+(``STATE_CONFIRMED``, or ``STATE_FAILED`` with ``error_msg`` when a call reverted). The sandbox
+executes at once and mines a block.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from __future__ import annotations
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils.crypto import keccak
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,13 +41,28 @@ from copybot.protocol import CHAIN_ID
 
 from .auth import AuthError
 from .transactions import execute_call
-from .wallets import DEPOSIT_WALLET_FACTORY
+from .wallets import DEPOSIT_WALLET_FACTORY, PROXY_FACTORY
 from .web import BadRequest, json_body
 
 if TYPE_CHECKING:
     from .core import Sandbox
 
 KIND_BY_TYPE: Final = {"WALLET": "deposit", "PROXY": "proxy", "SAFE": "safe"}
+ZERO_ADDRESS: Final = "0x" + "00" * 20
+RELAY_ADDRESS: Final = "0x" + "5e" * 20  # the relay /relay-payload names (signed into proxy relays)
+_PROXY_SELECTOR: Final = keccak(b"proxy((uint8,address,uint256,bytes)[])")[:4]
+_SAFE_TX_FIELDS: Final = [
+    {"name": "to", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "data", "type": "bytes"},
+    {"name": "operation", "type": "uint8"},
+    {"name": "safeTxGas", "type": "uint256"},
+    {"name": "baseGas", "type": "uint256"},
+    {"name": "gasPrice", "type": "uint256"},
+    {"name": "gasToken", "type": "address"},
+    {"name": "refundReceiver", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+]
 INVALID_KEY: Final = "invalid relayer api key"
 _BATCH_TYPES: Final = {
     "EIP712Domain": [
@@ -91,54 +113,25 @@ class Relayer:
             return self._nonces.get(wallet.lower(), 0)
 
     def submit(self, envelope: Any) -> dict[str, Any]:
-        if not isinstance(envelope, dict) or envelope.get("type") != "WALLET":
-            raise BadRequest("only deposit-wallet (WALLET) transactions are relayed by the sandbox")
-        params = envelope.get("depositWalletParams")
-        if not isinstance(params, dict) or not isinstance(params.get("calls"), list):
-            raise BadRequest("invalid depositWalletParams")
-        owner = str(envelope.get("from", "")).lower()
-        wallet = self._sandbox.clob.wallets.get(str(params.get("depositWallet", "")))
-        if wallet is None or wallet.kind != "deposit" or wallet.owner != owner:
-            raise BadRequest("the deposit wallet is not deployed for this signer")
-        if str(envelope.get("to", "")).lower() != DEPOSIT_WALLET_FACTORY.lower():
-            raise BadRequest("invalid factory")
-        try:
-            nonce, deadline = int(envelope["nonce"]), int(params["deadline"])
-            calls = [
-                (str(c["target"]), int(c["value"]), bytes.fromhex(str(c["data"]).removeprefix("0x")))
-                for c in params["calls"]
-            ]
-        except (KeyError, TypeError, ValueError):
-            raise BadRequest("invalid nonce, deadline or calls") from None
-        if deadline < int(self._sandbox.clock.now()):
-            raise BadRequest("deadline passed")
-        typed = {
-            "primaryType": "Batch",
-            "types": _BATCH_TYPES,
-            "domain": {
-                "name": "DepositWallet",
-                "version": "1",
-                "chainId": CHAIN_ID,
-                "verifyingContract": wallet.address,
-            },
-            "message": {
-                "wallet": wallet.address,
-                "nonce": nonce,
-                "deadline": deadline,
-                "calls": [{"target": t, "value": v, "data": d} for t, v, d in calls],
-            },
-        }
-        try:
-            signer = Account.recover_message(encode_typed_data(full_message=typed), signature=envelope.get("signature"))
-        except Exception:  # a malformed signature: whatever eth_account raises
-            raise BadRequest("invalid signature") from None
-        if signer.lower() != owner:
-            raise BadRequest("invalid signature")
+        """Check a signed relay request as the wallet contract would, execute its calls for the
+        wallet, mine a block: the relayer's answer."""
+        if not isinstance(envelope, dict):
+            raise BadRequest("invalid payload")
+        kind = envelope.get("type")
+        if kind == "WALLET":
+            wallet, nonce, calls = self._deposit_wallet(envelope)
+        elif kind == "SAFE":
+            wallet, nonce, calls = self._safe(envelope)
+        elif kind == "PROXY":
+            wallet, nonce, calls = self._proxy(envelope)
+        else:
+            raise BadRequest(f"unsupported transaction type {kind!r}")
         with self._lock:
-            if nonce != self._nonces.get(wallet.address, 0):
-                raise BadRequest(f"invalid nonce: expected {self._nonces.get(wallet.address, 0)}")
-            self._nonces[wallet.address] = nonce + 1
-        ok = all(execute_call(self._sandbox, wallet.address, t, d) for t, _, d in calls)
+            expected = self._nonces.get(wallet, 0)
+            if nonce != expected:
+                raise BadRequest(f"invalid nonce: expected {expected}")
+            self._nonces[wallet] = nonce + 1
+        ok = all(execute_call(self._sandbox, wallet, t, d) for t, d in calls)
         self._sandbox.mine(1)
         tx_id = str(uuid.uuid4())
         tx_hash = "0x" + keccak(tx_id.encode()).hex()
@@ -146,8 +139,116 @@ class Relayer:
         if not ok:
             record |= {"state": "STATE_FAILED", "error_msg": "execution reverted"}
         with self._lock:
-            self.transactions[tx_id] = record | {"wallet": wallet.address, "calls": len(calls)}
+            self.transactions[tx_id] = record | {"wallet": wallet, "calls": len(calls), "type": kind}
         return {"transactionID": tx_id, "transactionHash": tx_hash, "state": "STATE_NEW"}
+
+    def _owned(self, envelope: dict[str, Any], address: object, kind: str) -> str:
+        owner = str(envelope.get("from", "")).lower()
+        wallet = self._sandbox.clob.wallets.get(str(address or ""))
+        if wallet is None or wallet.kind != kind or wallet.owner != owner:
+            raise BadRequest(f"the {kind} wallet is not deployed for this signer")
+        return wallet.address
+
+    def _deposit_wallet(self, envelope: dict[str, Any]) -> tuple[str, int, list[tuple[str, bytes]]]:
+        """The owner's EIP-712 ``Batch`` under the wallet's ``DepositWallet`` domain."""
+        params = envelope.get("depositWalletParams")
+        if not isinstance(params, dict) or not isinstance(params.get("calls"), list):
+            raise BadRequest("invalid depositWalletParams")
+        wallet = self._owned(envelope, params.get("depositWallet"), "deposit")
+        if str(envelope.get("to", "")).lower() != DEPOSIT_WALLET_FACTORY.lower():
+            raise BadRequest("invalid factory")
+        try:
+            nonce, deadline = int(envelope["nonce"]), int(params["deadline"])
+            calls = [(str(c["target"]), int(c["value"]), _hex(c["data"])) for c in params["calls"]]
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest("invalid nonce, deadline or calls") from None
+        if deadline < int(self._sandbox.clock.now()):
+            raise BadRequest("deadline passed")
+        typed = {
+            "primaryType": "Batch",
+            "types": _BATCH_TYPES,
+            "domain": {"name": "DepositWallet", "version": "1", "chainId": CHAIN_ID, "verifyingContract": wallet},
+            "message": {
+                "wallet": wallet,
+                "nonce": nonce,
+                "deadline": deadline,
+                "calls": [{"target": t, "value": v, "data": d} for t, v, d in calls],
+            },
+        }
+        _check(envelope, lambda sig: Account.recover_message(encode_typed_data(full_message=typed), signature=sig))
+        return wallet, nonce, [(t, d) for t, _, d in calls]
+
+    def _safe(self, envelope: dict[str, Any]) -> tuple[str, int, list[tuple[str, bytes]]]:
+        """The owner's signature of the Safe's EIP-712 ``SafeTx`` (as ``eth_sign``: v + 4). One call
+        (operation 0); a batch through MultiSend is not simulated."""
+        wallet = self._owned(envelope, envelope.get("proxyWallet"), "safe")
+        params = envelope.get("signatureParams") or {}
+        try:
+            nonce, to, data = int(envelope["nonce"]), str(envelope["to"]), _hex(envelope["data"])
+            operation = int(params.get("operation", 0))
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest("invalid nonce, to or data") from None
+        if operation != 0:
+            raise BadRequest("only single calls (operation 0) are relayed by the sandbox")
+        typed = {
+            "primaryType": "SafeTx",
+            "types": {
+                "EIP712Domain": [
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "SafeTx": _SAFE_TX_FIELDS,
+            },
+            "domain": {"chainId": CHAIN_ID, "verifyingContract": wallet},
+            "message": {
+                "to": to,
+                "value": int(envelope.get("value", 0)),
+                "data": data,
+                "operation": 0,
+                "safeTxGas": 0,
+                "baseGas": 0,
+                "gasPrice": 0,
+                "gasToken": ZERO_ADDRESS,
+                "refundReceiver": ZERO_ADDRESS,
+                "nonce": nonce,
+            },
+        }
+        signable = encode_typed_data(full_message=typed)
+        digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+        def recover(sig: str) -> str:
+            raw = bytearray(_hex(sig))
+            if len(raw) != 65 or raw[64] not in (31, 32):
+                raise ValueError("not an eth_sign Safe signature")
+            raw[64] -= 4
+            return str(Account.recover_message(encode_defunct(primitive=digest), signature=bytes(raw)))
+
+        _check(envelope, recover)
+        return wallet, nonce, [(to, data)]
+
+    def _proxy(self, envelope: dict[str, Any]) -> tuple[str, int, list[tuple[str, bytes]]]:
+        """The owner's personal signature of the relay hash ``keccak("rlx:" ‖ from ‖ to ‖ data ‖ fee
+        ‖ gasPrice ‖ gasLimit ‖ nonce ‖ relayHub ‖ relay)``; ``data`` is the proxy factory's
+        ``proxy((uint8,address,uint256,bytes)[])``."""
+        wallet = self._owned(envelope, envelope.get("proxyWallet"), "proxy")
+        params = envelope.get("signatureParams") or {}
+        try:
+            nonce, to, data = int(envelope["nonce"]), str(envelope["to"]), _hex(envelope["data"])
+            numbers = [int(params[k]) for k in ("relayerFee", "gasPrice", "gasLimit")]
+            hub, relay = _hex(params["relayHub"]), _hex(params["relay"])
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest("invalid proxy relay payload") from None
+        if to.lower() != PROXY_FACTORY.lower() or data[:4] != _PROXY_SELECTOR:
+            raise BadRequest("invalid proxy factory call")
+        owner = _hex(envelope.get("from", ""))
+        fields = b"".join(n.to_bytes(32, "big") for n in (*numbers, nonce))
+        relay_hash = keccak(b"rlx:" + owner + _hex(to) + data + fields[:96] + fields[96:] + hub + relay)
+        _check(envelope, lambda sig: Account.recover_message(encode_defunct(relay_hash), signature=sig))
+        try:
+            [inner] = abi_decode(["(uint8,address,uint256,bytes)[]"], data[4:])
+        except Exception:  # malformed call data
+            raise BadRequest("invalid proxy calls") from None
+        return wallet, nonce, [(str(target), bytes(payload)) for _kind, target, _value, payload in inner]
 
     def transaction(self, tx_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -159,6 +260,16 @@ class Relayer:
 
 def _hex(raw: object) -> bytes:
     return bytes.fromhex(str(raw).removeprefix("0x"))
+
+
+def _check(envelope: dict[str, Any], recover: Callable[[str], str]) -> None:
+    """The envelope's signature must recover to its ``from`` (the wallet's owner)."""
+    try:
+        signer = recover(str(envelope.get("signature", "")))
+    except Exception:  # a malformed signature: whatever eth_account raises
+        raise BadRequest("invalid signature") from None
+    if signer.lower() != str(envelope.get("from", "")).lower():
+        raise BadRequest("invalid signature")
 
 
 def relayer_routes(sandbox: Sandbox) -> list[Route]:
@@ -174,14 +285,21 @@ def relayer_routes(sandbox: Sandbox) -> list[Route]:
         return JSONResponse({"deployed": wallet is not None and wallet.kind == kind})
 
     async def params(request: Request) -> JSONResponse:
+        """The next nonce of the signer's deposit wallet (``WALLET``) or Safe (``SAFE``)."""
         relayer.check_key(request.headers)
-        owner = request.query_params.get("address", "")
-        if request.query_params.get("type") != "WALLET":
-            raise BadRequest("only deposit-wallet (WALLET) transactions are relayed by the sandbox")
-        wallet = wallets.of(owner, "deposit")
+        kind = {"WALLET": "deposit", "SAFE": "safe"}.get(request.query_params.get("type", ""))
+        wallet = None if kind is None else wallets.of(request.query_params.get("address", ""), kind)
         if wallet is None:
-            raise BadRequest("no deposit wallet deployed for this address")
+            raise BadRequest("no such wallet deployed for this address")
         return JSONResponse({"address": wallet.address, "nonce": str(relayer.nonce(wallet.address))})
+
+    async def relay_payload(request: Request) -> JSONResponse:
+        """A proxy wallet's next nonce and the relay that will carry it (``type=PROXY``)."""
+        relayer.check_key(request.headers)
+        wallet = wallets.of(request.query_params.get("address", ""), "proxy")
+        if request.query_params.get("type") != "PROXY" or wallet is None:
+            raise BadRequest("no proxy wallet deployed for this address")
+        return JSONResponse({"address": RELAY_ADDRESS, "nonce": str(relayer.nonce(wallet.address))})
 
     async def submit(request: Request) -> JSONResponse:
         relayer.check_key(request.headers)
@@ -198,5 +316,6 @@ def relayer_routes(sandbox: Sandbox) -> list[Route]:
         Route("/deployed", deployed),
         Route("/v1/account/transactions/params", params),
         Route("/v1/account/transactions/{tx_id}", transaction),
+        Route("/relay-payload", relay_payload),
         Route("/submit", submit, methods=["POST"]),
     ]

@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from eth_account import Account
 
-from copybot.errors import ConfigError
 from copybot.models import to_units
 from copybot.sandbox.market_events import redeem
 from copybot.sandbox.transactions import COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER
@@ -118,8 +117,8 @@ def test_copybot_redeem_lists_with_dry_run_then_redeems_and_watch_books_it(live:
     assert again.returncode == 0 and "nothing to redeem" in again.stdout
 
 
-@pytest.mark.parametrize("live", ["deposit"], indirect=True)
-def test_a_deposit_wallet_redeems_through_the_relayer_with_its_api_key(
+@pytest.mark.parametrize("live", ["proxy", "safe", "deposit"], indirect=True)
+def test_a_polymarket_wallet_redeems_through_the_relayer_with_its_api_key(
     live: Live, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -141,7 +140,13 @@ def test_a_deposit_wallet_redeems_through_the_relayer_with_its_api_key(
     before = box.balances(live.address).collateral
     live.run(settings)  # redeemed by the relayer, gasless, for the wallet: booked in the same cycle
     [relayed] = box.relayer.transactions.values()
-    assert (relayed["state"], relayed["wallet"], relayed["calls"]) == ("STATE_CONFIRMED", live.address, 1)
+    kind = {"proxy": "PROXY", "safe": "SAFE", "deposit": "WALLET"}[live.kind]
+    assert (relayed["state"], relayed["wallet"], relayed["calls"], relayed["type"]) == (
+        "STATE_CONFIRMED",
+        live.address,
+        1,
+        kind,
+    )
     assert box.transactions.sent == [], "nothing sent from the owner's EOA"
     assert box.balances(live.address).collateral == before + position["shares"]
     [closed] = live.rows("SELECT * FROM positions")
@@ -171,16 +176,8 @@ def test_a_relayer_key_that_is_not_the_relayers_is_refused_and_nothing_is_booked
     assert waiting["redeemable"] == 1 and waiting["shares"] > 0
 
 
-@pytest.mark.parametrize("signature_type", [1, 2])
-def test_auto_redeem_from_a_proxy_or_safe_is_refused(live: Live, signature_type: int) -> None:
-    data = live.data()
-    data["live"] |= {"auto_redeem": True, "signature_type": signature_type, "funder": "0x" + "11" * 20}
-    with pytest.raises(ConfigError, match="live: auto_redeem: copybot redeems from an EOA or a deposit wallet"):
-        live.settings(data)
-
-
-@pytest.mark.parametrize("live", ["deposit"], indirect=True)
-def test_auto_redeem_from_a_deposit_wallet_needs_the_relayer_key(live: Live) -> None:
+@pytest.mark.parametrize("live", ["safe", "deposit"], indirect=True)
+def test_auto_redeem_from_a_polymarket_wallet_needs_the_relayer_key(live: Live) -> None:
     data = live.data()
     data["live"]["auto_redeem"] = True
     config = write_settings(live.tmp / "settings.yaml", data)

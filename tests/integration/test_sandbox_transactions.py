@@ -80,3 +80,46 @@ def test_an_unresolved_market_reverts_and_bad_transactions_are_refused(box: Sand
         txs.send_raw(signed(account, COLLATERAL_ADAPTER, redeem_call(market.condition_id), 1, chain_id=1))
     assert txs.nonce(account.address) == 1
     assert box.balances(account.address).collateral == 0
+
+
+def test_the_relayer_executes_a_safe_call_only_with_the_owners_signature_and_the_next_nonce(box: Sandbox) -> None:
+    from polymarket._internal.actions.relayer.signing.safe import sign_safe_transaction
+
+    from copybot.sandbox.web import BadRequest
+
+    owner = Account.create()
+    safe = box.clob.open_account(owner.address, "safe")
+    market = box.markets[0]
+    box.clob.ledger.deposit(safe, market.tokens[0], 3_000_000)
+    box.resolve(market.condition_id, market.tokens[0])
+    data = redeem_call(market.condition_id)
+
+    def envelope(signer, nonce: int) -> dict:
+        sig = sign_safe_transaction(
+            signer,
+            safe_address=to_checksum_address(safe),
+            to=to_checksum_address(COLLATERAL_ADAPTER),
+            data=data,
+            value=0,
+            operation=0,
+            nonce=str(nonce),
+            chain_id=CHAIN_ID,
+        )
+        return {
+            "type": "SAFE",
+            "from": owner.address,
+            "to": COLLATERAL_ADAPTER,
+            "proxyWallet": safe,
+            "data": data,
+            "nonce": str(nonce),
+            "signature": sig,
+            "signatureParams": {"operation": "0"},
+        }
+
+    with pytest.raises(BadRequest, match="invalid signature"):
+        box.relayer.submit(envelope(Account.create(), 0))  # someone else signed it
+    with pytest.raises(BadRequest, match="invalid nonce"):
+        box.relayer.submit(envelope(owner, 1))
+    assert box.balances(safe).collateral == 0
+    box.relayer.submit(envelope(owner, 0))
+    assert box.balances(safe).collateral == 3_000_000 and box.relayer.nonce(safe) == 1
