@@ -96,6 +96,7 @@ class Clob(ClobReads):
         self.delayed = Delayed(self.orders, sandbox)  # production's "delayed" answers, on demand
         self.failing_trades = False  # trades matched while set FAIL on chain (reverted when mined)
         self.settlement_lag = False  # what a match brings arrives only when its block is mined
+        self.async_settlement = False  # answers carry tradeIDs only, no transaction hashes
         # (holder, "COLLATERAL" | "CONDITIONAL") whose approvals for the exchanges are missing:
         # allowances show 0 and orders needing them are refused for balance / allowance
         self.unapproved: set[tuple[str, str]] = set()
@@ -293,7 +294,8 @@ class Clob(ClobReads):
         if fills:
             trade = self._settle(key, order, order_id, book, index, fills)
             record.trades.append(trade.trade_id)
-            answer["transactionsHashes"] = [trade.tx_hash]
+            # since asynchronous settlement (2026-07-24) a FOK/FAK match names its trades only
+            answer["transactionsHashes"] = [] if self.async_settlement else [trade.tx_hash]
             answer["tradeIDs"] = [trade.trade_id]
         return answer
 

@@ -276,3 +276,35 @@ def test_fees_the_clob_charges_are_the_ones_copybot_sizes_and_books(live: Live) 
     assert closed["shares"] == 0
     assert closed["realized"] == sale.collateral - sale.fee - position["cost"]
     assert box.balances(live.address).collateral == wallet + sale.collateral - sale.fee
+
+
+def test_a_429_holds_the_rest_of_the_cycles_orders_back_for_its_retry_after(live: Live) -> None:
+    box = live.box
+    settings = live.settings()
+    first = buy(live, 0, box.markets[0].tokens[0], "30")
+    second = buy(live, 1, box.markets[2].tokens[0], "30")
+    box.mine(1)
+    live.gate.mode, live.gate.once = "429", True  # the first post is refused with Retry-After: 30
+    live.run(settings)
+    assert live.gate.posts == 1, "nothing else posted (nor signed) while the CLOB asked to wait"
+    assert live.rows("SELECT * FROM decisions") == []
+    live.run(settings)  # a later cycle (a restart here): both go through, once each
+    assert [live.decision(f)["decision"] for f in (first, second)] == ["filled", "filled"]
+    assert live.gate.posts == 3 and len(live.trades()) == 2
+
+
+@pytest.mark.parametrize("live", ["eoa", "deposit"], indirect=True)
+def test_answers_that_name_trades_only_are_booked_and_settled_by_trade(live: Live) -> None:
+    box = live.box
+    box.clob.async_settlement = True  # no transaction hashes in the answer
+    settings = live.settings()
+    buy(live, 0, box.markets[1].tokens[0], "40")
+    box.mine(1)
+    live.run(settings)
+    [trade] = live.rows("SELECT * FROM trades")
+    [executed] = live.trades()
+    assert (trade["settlement"], trade["exchange_trades"]) == ("pending", executed.trade_id)
+    box.mine(1)
+    live.run(settings)
+    [trade] = live.rows("SELECT * FROM trades")
+    assert trade["settlement"] == "confirmed"

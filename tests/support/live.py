@@ -48,7 +48,8 @@ def endpoints(urls: dict[str, str]) -> Endpoints:
 class OrderGate:
     """In front of the served sandbox: ``mode`` says what ``POST /clob/order`` gets.
 
-    ``pass``: served. ``425`` / ``429``: refused before the engine sees it. ``reject``: refused
+    ``pass``: served. ``425`` / ``429`` (with ``Retry-After: 30``): refused before the engine sees
+    it (``once``: only the next request). ``reject``: refused
     with the production body for a wallet short of balance or allowance. ``lose``: executed, the
     answer cut in half (a connection lost mid-answer). ``hang``: executed, then no answer until
     ``release`` is set (the client crashes meanwhile). ``502``: executed, then a proxy's 502 in place
@@ -62,6 +63,7 @@ class OrderGate:
         self.executed_flag = False
         self.release = False
         self.before_post: Callable[[int], None] | None = None  # called with the post's number first
+        self.once = False  # a 425 / 429 refuses one request only, then the gate passes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/clob/order":
@@ -76,7 +78,9 @@ class OrderGate:
             return
         if mode in ("425", "429"):
             text = "Too Early" if mode == "425" else "Too Many Requests"
-            await JSONResponse({"error": text}, status_code=int(mode))(scope, receive, send)
+            headers = {"Retry-After": "30"} if mode == "429" else None
+            await JSONResponse({"error": text}, status_code=int(mode), headers=headers)(scope, receive, send)
+            self.mode = "pass" if self.once else mode
             return
         if mode == "reject":
             await JSONResponse({"error": "not enough balance / allowance"}, status_code=400)(scope, receive, send)
