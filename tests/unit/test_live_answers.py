@@ -75,6 +75,11 @@ OID = "0x" + "ab" * 32
             {"success": True, "orderID": OID, "status": "matched", "makingAmount": "", "takingAmount": ""},
             Skip(Reason.NOT_FILLED, "not filled: order matched with nothing matched"),
         ),
+        (  # one side of the amounts missing: nothing to book
+            BUY,
+            {"success": True, "orderID": OID, "status": "matched", "makingAmount": "9.9", "takingAmount": ""},
+            Skip(Reason.NOT_FILLED, "not filled: order matched with nothing matched"),
+        ),
         (
             BUY,
             {"success": False, "status": "unmatched", "errorMsg": "no match"},
@@ -130,7 +135,31 @@ REJECTED = [
 
 @pytest.mark.parametrize(("exc", "sent", "kind"), REJECTED)
 def test_sdk_exceptions_map_to_the_error_tree(exc: Exception, sent: bool, kind: type) -> None:
-    assert type(classify(exc, sent=sent)) is kind
+    error = classify(exc, sent=sent)
+    assert type(error) is kind
+    assert str(exc) in str(error) and str(error).startswith(("clob: ", "not filled: ")), "the CLOB's words, said where"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("not enough allowance", InsufficientFunds),
+        ("insufficient balance", InsufficientFunds),
+        ("order is invalid. size is below the minimum", OrderRejected),
+        ("Size (1.5) lower than the allowed size", OrderRejected),
+    ],
+)
+def test_each_refusal_word_alone_is_recognised(text: str, kind: type) -> None:
+    error = classify(RequestRejectedError(text, status=400), sent=True)
+    assert type(error) is kind and text in str(error)
+    if kind is OrderRejected:
+        assert "below minimum size" in str(error)
+
+
+def test_a_restriction_is_named_in_the_message() -> None:
+    error = classify(RequestRejectedError("paused", status=503, restriction="cancel_only"), sent=True)
+    assert "cancel_only" in str(error)
+    assert "restarting" in str(classify(RequestRejectedError("Too Early", status=425), sent=True))
 
 
 def test_a_429_carries_its_retry_after() -> None:
