@@ -172,7 +172,8 @@ def redeem(
     config: ConfigOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what waits to be redeemed; send nothing.")] = False,
 ) -> None:
-    """Redeem resolved winning positions now (live mode; an EOA wallet sends one transaction per market)."""
+    """Redeem resolved winning positions now, one transaction per market (live mode; a proxy, Safe or
+    deposit wallet goes through Polymarket's relayer and needs its API key)."""
     from copybot.cli.redeem import redeem_resolved
     from copybot.config.loading import load_settings
     from copybot.config.secrets import live_secrets
@@ -357,7 +358,7 @@ def sandbox(
         int, typer.Option(help="How many markets trade on ExchangeV3 (Protocol V2 position ids).", min=0)
     ] = 0,
 ) -> None:
-    """Serve the simulated Polymarket (Etherscan V2, Polygon JSON-RPC, CLOB, Gamma) on loopback until Ctrl-C."""
+    """Serve the simulated Polymarket (Etherscan V2, JSON-RPC, CLOB, Gamma, relayer) on loopback until Ctrl-C."""
     from copybot.sandbox import Sandbox, mixed_faults, serve
 
     box = Sandbox(
