@@ -31,6 +31,11 @@ def test_the_fee_of_a_fill(shares: int, price: Decimal, fee: FeeRate | None, exp
     assert fee_units(shares, price, fee) == expected
 
 
+def test_the_most_a_buy_can_be_charged_is_rounded_up() -> None:
+    assert fee_at_most(1_000_001, Decimal("0.5")) == 500_001  # 500,000.5 -> never less than it may pay
+    assert fee_at_most(1_000_000, Decimal("0.5")) == 500_000
+
+
 def test_the_worst_case_fraction_is_taken_over_the_prices_an_order_may_fill_at() -> None:
     # per pUSD spent: r (1-p) for exponent 1, highest at the lowest price
     assert fee_fraction(TWO, Decimal("0.5"), Decimal("0.55")) == Decimal("0.01")

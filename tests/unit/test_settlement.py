@@ -43,10 +43,10 @@ def booked_buy(store: Store, trades: tuple[str, ...], shares: int = 10 * U, usdc
     with store.tx() as c:
         c.execute(
             "INSERT INTO orders (client_key, purpose, leader, mode, token_id, side, amount, status, created_at) "
-            "VALUES ('k', 'copy', ?, 'live', ?, 'BUY', ?, 'filled', ?)",
-            (LEADER, str(TOKEN), usdc, NOW),
+            "VALUES (?, 'copy', ?, 'live', ?, 'BUY', ?, 'filled', ?)",
+            (f"k-{trades[0]}", LEADER, str(TOKEN), usdc, NOW),
         )
-        order_id = c.execute("SELECT id FROM orders").fetchone()[0]
+        order_id = c.execute("SELECT MAX(id) FROM orders").fetchone()[0]
         book_trade(
             c,
             Trade(LEADER, TOKEN, Side.BUY, OrderResult(shares, usdc, trades, fee)),
@@ -102,3 +102,20 @@ def test_an_unreachable_exchange_leaves_everything_as_it_was(store: Store) -> No
     assert run(store, Exchange(UpstreamUnavailable("clob: down"))) == 0
     assert store._conn.execute("SELECT settlement FROM trades").fetchone()[0] == "pending"
     assert position(store) == (10 * U, 5 * U)
+
+
+def test_a_trade_still_pending_does_not_hold_up_the_next_ones_and_confirmations_reverse_nothing(
+    store: Store,
+) -> None:
+    booked_buy(store, ("a",))  # first booked: still mining
+    booked_buy(store, ("c",), shares=2 * U, usdc=U)  # then a second fill of the same position: failed
+    booked_buy(store, ("d",), shares=3 * U, usdc=U)  # and a third: confirmed
+    states = {
+        "a": TradeState("MINED", 10 * U, 5 * U),
+        "c": TradeState("FAILED", 2 * U, U),
+        "d": TradeState("CONFIRMED", 3 * U, U),
+    }
+    assert run(store, Exchange(states)) == 1, "one trade reversed; a confirmation reverses nothing"
+    settlements = [r[0] for r in store._conn.execute("SELECT settlement FROM trades ORDER BY id")]
+    assert settlements == ["pending", "failed", "confirmed"]
+    assert position(store) == (13 * U, 6 * U)
