@@ -55,3 +55,29 @@ def checksum(address: str) -> str:
     from eth_utils.address import to_checksum_address
 
     return str(to_checksum_address(address))
+
+
+# -- EIP-712: what the exchanges and wallets sign (ExchangeV2 orders, deposit-wallet batches) ---------
+
+EXCHANGE_DOMAIN_NAME: Final = "Polymarket CTF Exchange"
+EIP712_DOMAIN: Final = (  # name, version, chainId, verifyingContract
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+)
+ORDER_STRUCT: Final = (  # an order as CTFExchangeV2 / NegRiskCtfExchangeV2 hash it (``expiration`` is not signed)
+    {"name": "salt", "type": "uint256"},
+    {"name": "maker", "type": "address"},
+    {"name": "signer", "type": "address"},
+    {"name": "tokenId", "type": "uint256"},
+    {"name": "makerAmount", "type": "uint256"},
+    {"name": "takerAmount", "type": "uint256"},
+    {"name": "side", "type": "uint8"},
+    {"name": "signatureType", "type": "uint8"},
+    {"name": "timestamp", "type": "uint256"},
+    {"name": "metadata", "type": "bytes32"},
+    {"name": "builder", "type": "bytes32"},
+)
+# the Order type string (what ERC-7739 wrappers carry and hash)
+ORDER_TYPE: Final = "Order(" + ",".join(f"{f['type']} {f['name']}" for f in ORDER_STRUCT) + ")"

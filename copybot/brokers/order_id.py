@@ -19,28 +19,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
-from copybot.protocol import CHAIN_ID
+from copybot.protocol import CHAIN_ID, EIP712_DOMAIN, EXCHANGE_DOMAIN_NAME, ORDER_STRUCT
 
-EXCHANGE_NAME: Final = "Polymarket CTF Exchange"
-_DOMAIN_FIELDS: Final = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-ORDER_FIELDS: Final = [
-    {"name": "salt", "type": "uint256"},
-    {"name": "maker", "type": "address"},
-    {"name": "signer", "type": "address"},
-    {"name": "tokenId", "type": "uint256"},
-    {"name": "makerAmount", "type": "uint256"},
-    {"name": "takerAmount", "type": "uint256"},
-    {"name": "side", "type": "uint8"},
-    {"name": "signatureType", "type": "uint8"},
-    {"name": "timestamp", "type": "uint256"},
-    {"name": "metadata", "type": "bytes32"},
-    {"name": "builder", "type": "bytes32"},
-]
 POLY_1271: Final = 3
 
 
@@ -64,9 +44,14 @@ def order_message(order: Mapping[str, Any]) -> dict[str, Any]:
 def order_hash(order: Mapping[str, Any], exchange: str, *, chain_id: int = CHAIN_ID, version: str = "2") -> str:
     """``0x`` + 64 hex digits, lowercase: the id the CLOB gives this order."""
     typed = {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, "Order": ORDER_FIELDS},
+        "types": {"EIP712Domain": list(EIP712_DOMAIN), "Order": list(ORDER_STRUCT)},
         "primaryType": "Order",
-        "domain": {"name": EXCHANGE_NAME, "version": version, "chainId": chain_id, "verifyingContract": exchange},
+        "domain": {
+            "name": EXCHANGE_DOMAIN_NAME,
+            "version": version,
+            "chainId": chain_id,
+            "verifyingContract": exchange,
+        },
         "message": order_message(order),
     }
     signable = encode_typed_data(full_message=typed)

@@ -40,7 +40,7 @@ L2_INVALID: Final = "Unauthorized/Invalid api key"
 CANNOT_CREATE: Final = "Could not create api key"
 AUTH_MESSAGE: Final = "This message attests that I control the given wallet"
 
-_CLOB_AUTH_TYPES: Final = {
+CLOB_AUTH_TYPES: Final = {
     "EIP712Domain": [
         {"name": "name", "type": "string"},
         {"name": "version", "type": "string"},
@@ -94,7 +94,7 @@ def recover_l1(headers: Mapping[str, str], chain_id: int = CHAIN_ID) -> tuple[st
     nonce = int(raw_nonce)
     typed: dict[str, Any] = {
         "primaryType": "ClobAuth",
-        "types": _CLOB_AUTH_TYPES,
+        "types": CLOB_AUTH_TYPES,
         "domain": {"name": "ClobAuthDomain", "version": "1", "chainId": chain_id},
         "message": {"address": address, "timestamp": timestamp, "nonce": nonce, "message": AUTH_MESSAGE},
     }

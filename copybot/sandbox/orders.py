@@ -32,7 +32,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from copybot.models import Side
-from copybot.protocol import CHAIN_ID
+from copybot.protocol import CHAIN_ID, EIP712_DOMAIN, EXCHANGE_DOMAIN_NAME, ORDER_STRUCT
 
 from .wallets import deposit_wallet_signer
 
@@ -42,32 +42,11 @@ INVALID_SIGNATURE: Final = "invalid signature"
 POLY_1271: Final = 3
 ORDER_TYPES: Final = frozenset({"FOK", "FAK", "GTC", "GTD"})
 MARKET_ORDER_TYPES: Final = frozenset({"FOK", "FAK"})
-EXCHANGE_NAME: Final = "Polymarket CTF Exchange"
 
 _ADDRESS: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _BYTES32: Final = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _V1_ONLY: Final = frozenset({"taker", "nonce", "feeRateBps"})
 _UINT256: Final = 2**256
-
-_DOMAIN: Final = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-_ORDER: Final = [
-    {"name": "salt", "type": "uint256"},
-    {"name": "maker", "type": "address"},
-    {"name": "signer", "type": "address"},
-    {"name": "tokenId", "type": "uint256"},
-    {"name": "makerAmount", "type": "uint256"},
-    {"name": "takerAmount", "type": "uint256"},
-    {"name": "side", "type": "uint8"},
-    {"name": "signatureType", "type": "uint8"},
-    {"name": "timestamp", "type": "uint256"},
-    {"name": "metadata", "type": "bytes32"},
-    {"name": "builder", "type": "bytes32"},
-]
 
 
 class OrderError(Exception):
@@ -100,9 +79,9 @@ class SignedOrder:
     def typed_data(self, exchange: str, version: str = "2", chain_id: int = CHAIN_ID) -> dict[str, Any]:
         return {
             "primaryType": "Order",
-            "types": {"EIP712Domain": _DOMAIN, "Order": _ORDER},
+            "types": {"EIP712Domain": list(EIP712_DOMAIN), "Order": list(ORDER_STRUCT)},
             "domain": {
-                "name": EXCHANGE_NAME,
+                "name": EXCHANGE_DOMAIN_NAME,
                 "version": version,
                 "chainId": chain_id,
                 "verifyingContract": to_checksum_address(exchange),

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from copybot.protocol import CHAIN_ID
+from copybot.protocol import CHAIN_ID, EIP712_DOMAIN
 
 from .auth import AuthError
 from .transactions import execute_call
@@ -65,12 +65,7 @@ _SAFE_TX_FIELDS: Final = [
 ]
 INVALID_KEY: Final = "invalid relayer api key"
 _BATCH_TYPES: Final = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
+    "EIP712Domain": list(EIP712_DOMAIN),
     "Batch": [
         {"name": "wallet", "type": "address"},
         {"name": "nonce", "type": "uint256"},

@@ -31,6 +31,8 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from copybot.protocol import ORDER_TYPE
+
 PROXY_FACTORY: Final = "0xaB45c5A4B0c941a2F231C04C3f49182e1A254052"
 PROXY_IMPLEMENTATION: Final = "0x44e999d5c2F66Ef0861317f9A4805AC2e90aEB4f"
 SAFE_FACTORY: Final = "0xaacFeEa03eb1561C4e67d661e40682Bd20E3541b"
@@ -133,10 +135,6 @@ class Wallets:
 
 # -- ERC-1271 for deposit wallets ---------------------------------------------------------------
 
-_ORDER_TYPE: Final = (
-    "Order(uint256 salt,address maker,address signer,uint256 tokenId,uint256 makerAmount,uint256 takerAmount,"
-    "uint8 side,uint8 signatureType,uint256 timestamp,bytes32 metadata,bytes32 builder)"
-)
 _TYPED_DATA_SIGN: Final = (
     "TypedDataSign(Order contents,string name,string version,uint256 chainId,address verifyingContract,bytes32 salt)"
 )
@@ -163,11 +161,11 @@ def deposit_wallet_signer(wallet: str, order_hash: bytes, signature: bytes, chai
         ecdsa, separator, contents = signature[:65], signature[65:97], signature[97:129]
         length = int.from_bytes(signature[-2:], "big")
         contents_type = signature[129:-2]
-        if len(contents_type) != length or contents_type.decode() != _ORDER_TYPE:
+        if len(contents_type) != length or contents_type.decode() != ORDER_TYPE:
             return None
         if keccak(b"\x19\x01" + separator + contents) != order_hash:
             return None
-        type_hash = keccak((_TYPED_DATA_SIGN + _ORDER_TYPE).encode())
+        type_hash = keccak((_TYPED_DATA_SIGN + ORDER_TYPE).encode())
         struct = keccak(
             abi_encode(
                 ["bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address", "bytes32"],

@@ -10,9 +10,6 @@ copybot's own (:mod:`copybot.brokers.order_id`); the wire layout is what the SDK
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Mapping
@@ -26,33 +23,14 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from polymarket import HexString, SignedOrder
 
-from copybot.brokers.order_id import EXCHANGE_NAME, ORDER_FIELDS, order_message
-from copybot.protocol import CHAIN_ID, CTF_EXCHANGE_V1
+from copybot.brokers.order_id import order_message
+from copybot.protocol import CHAIN_ID, CTF_EXCHANGE_V1, EIP712_DOMAIN, EXCHANGE_DOMAIN_NAME, ORDER_STRUCT
+from copybot.sandbox.auth import AUTH_MESSAGE, CLOB_AUTH_TYPES, hmac_signature
 
 ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
 BYTES32_ZERO: Final = "0x" + "00" * 32
 FIXED_TIMESTAMP_MS: Final = 1_790_000_000_000
-AUTH_MESSAGE: Final = "This message attests that I control the given wallet"
 
-_DOMAIN: Final = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-_CLOB_AUTH: Final = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-    ],
-    "ClobAuth": [
-        {"name": "address", "type": "address"},
-        {"name": "timestamp", "type": "string"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "message", "type": "string"},
-    ],
-}
 _ORDER_V1: Final = [
     {"name": "salt", "type": "uint256"},
     {"name": "maker", "type": "address"},
@@ -85,7 +63,7 @@ def l1_headers(account: LocalAccount, nonce: int = 0, timestamp: int | None = No
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     typed = {
         "primaryType": "ClobAuth",
-        "types": _CLOB_AUTH,
+        "types": CLOB_AUTH_TYPES,
         "domain": {"name": "ClobAuthDomain", "version": "1", "chainId": CHAIN_ID},
         "message": {"address": account.address, "timestamp": stamp, "nonce": nonce, "message": AUTH_MESSAGE},
     }
@@ -115,21 +93,13 @@ class Creds:
         return cls(key=body["apiKey"], secret=body["secret"], passphrase=body["passphrase"])
 
 
-def hmac_l2(secret: str, timestamp: str, method: str, path: str, body: str) -> str:
-    """urlsafe-base64 HMAC-SHA256 of ``timestamp + METHOD + path + body`` with the decoded secret
-    (what the SDK computes; the sandbox checks it with :func:`copybot.sandbox.auth.hmac_signature`)."""
-    raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
-    digest = hmac.new(raw, f"{timestamp}{method}{path}{body}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()
-
-
 def l2_headers(address: str, creds: Creds, method: str, path: str, body: str = "") -> dict[str, str]:
     """L2 headers for one request: ``path`` below the CLOB's root, without the query string;
     ``body`` exactly as sent."""
     stamp = str(int(time.time()))
     return {
         "POLY_ADDRESS": address,
-        "POLY_SIGNATURE": hmac_l2(creds.secret, stamp, method, path, body),
+        "POLY_SIGNATURE": hmac_signature(creds.secret, stamp, method, path, body),
         "POLY_TIMESTAMP": stamp,
         "POLY_API_KEY": creds.key,
         "POLY_PASSPHRASE": creds.passphrase,
@@ -197,9 +167,9 @@ def sign_v2(
     }
     typed = {
         "primaryType": "Order",
-        "types": {"EIP712Domain": _DOMAIN, "Order": ORDER_FIELDS},
+        "types": {"EIP712Domain": list(EIP712_DOMAIN), "Order": list(ORDER_STRUCT)},
         "domain": {
-            "name": EXCHANGE_NAME,
+            "name": EXCHANGE_DOMAIN_NAME,
             "version": domain_version,
             "chainId": CHAIN_ID,
             "verifyingContract": to_checksum_address(exchange),
@@ -239,9 +209,9 @@ def sign_v1(
     }
     typed = {
         "primaryType": "Order",
-        "types": {"EIP712Domain": _DOMAIN, "Order": _ORDER_V1},
+        "types": {"EIP712Domain": list(EIP712_DOMAIN), "Order": _ORDER_V1},
         "domain": {
-            "name": EXCHANGE_NAME,
+            "name": EXCHANGE_DOMAIN_NAME,
             "version": "1",
             "chainId": CHAIN_ID,
             "verifyingContract": to_checksum_address(exchange),
