@@ -241,6 +241,11 @@ class Position:
     def key(self) -> tuple[str, int]:
         return (self.leader, self.token_id)
 
+    @property
+    def payout(self) -> int:
+        """What a resolved position pays when redeemed (base units; 0 until it is resolved)."""
+        return value_at(self.shares, self.resolved_price or Decimal(0))
+
 
 @dataclass(frozen=True, slots=True)
 class OrderRecord:

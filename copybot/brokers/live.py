@@ -298,18 +298,22 @@ class LiveBroker:
         :data:`REDEEM_RETRY_S`)."""
         if payout <= 0:
             return OrderResult(shares, 0)
-        if await self._holds(token_id) and self._auto_redeem and condition_id:
-            last = self._redeemed.get(condition_id)
-            if last is None or self._clock.monotonic() - last >= REDEEM_RETRY_S:
-                self._redeemed[condition_id] = self._clock.monotonic()
-                try:
-                    done = await self.redeem_market(condition_id, wait_s=REDEEM_WAIT_S)
-                    log.info("redeemed %s: %s", condition_id, done)
-                except CopybotError as exc:
-                    log.warning("redeem of %s not done, tried again later: %s", condition_id, exc)
-        if await self._holds(token_id):
-            return None
-        return OrderResult(shares, value_at(shares, payout))
+        held = await self._holds(token_id)
+        if held and self._auto_redeem and condition_id and self._redeem_due(condition_id):
+            try:
+                log.info("redeemed %s: %s", condition_id, await self.redeem_market(condition_id, wait_s=REDEEM_WAIT_S))
+                held = await self._holds(token_id)  # what the redeem left
+            except CopybotError as exc:
+                log.warning("redeem of %s not done, tried again later: %s", condition_id, exc)
+        return None if held else OrderResult(shares, value_at(shares, payout))
+
+    def _redeem_due(self, condition_id: str) -> bool:
+        """Send this market's redeem now? At most once every :data:`REDEEM_RETRY_S` per market."""
+        last = self._redeemed.get(condition_id)
+        if last is not None and self._clock.monotonic() - last < REDEEM_RETRY_S:
+            return False
+        self._redeemed[condition_id] = self._clock.monotonic()
+        return True
 
     async def _holds(self, token_id: int) -> bool:
         """Does the wallet still hold this outcome token (read fresh from the chain)?"""

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from copybot.config.settings import Settings
 from copybot.errors import CopybotError
-from copybot.models import Position, from_units, value_at
+from copybot.models import Position, from_units
 from copybot.store import Store
 
 
@@ -24,7 +23,7 @@ class Waiting:
 
     @property
     def payout(self) -> int:
-        return sum(value_at(p.shares, p.resolved_price or Decimal(0)) for p in self.positions)
+        return sum(p.payout for p in self.positions)
 
 
 def waiting(settings: Settings) -> list[Waiting]:

@@ -124,7 +124,7 @@ def snapshot(store: Store, now: float, limit: int = 50, positions_limit: int | N
     for i, p in enumerate(positions):
         units = _unrealized(p)
         if p.redeemable:  # resolved: no risk any more, its payout waits to be redeemed
-            redeemable += value_at(p.shares, p.resolved_price or Decimal(0))
+            redeemable += p.payout
         else:
             exposure += p.cost
         leader = p.leader.lower()

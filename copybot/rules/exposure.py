@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 from copybot.models import Position, value_at
@@ -42,7 +41,7 @@ def holdings(positions: Iterable[Position]) -> dict[Key, Holding]:
     out: dict[Key, Holding] = {}
     for p in positions:
         if p.redeemable:
-            out[p.key] = Holding(0, value_at(p.shares, p.resolved_price or Decimal(0)), "", settled=True)
+            out[p.key] = Holding(0, p.payout, "", settled=True)
             continue
         value = p.cost if p.mark_price is None else value_at(p.shares, p.mark_price)
         out[p.key] = Holding(p.cost, value, p.condition_id)

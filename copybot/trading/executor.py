@@ -285,15 +285,6 @@ class Executor:
             return CopyOutcome.skipped(p.fill, verdict, info)
         return None
 
-    def _settle_until(self, f: Fill) -> float | None:
-        """Until when a SELL refused for balance waits for its shares: the last purchase (or now, for
-        one bought earlier in this batch, not stored yet) plus ``live.sell_settle_wait_s``."""
-        wait = self._settings.live.sell_settle_wait_s
-        if f.side is not Side.SELL or wait <= 0:
-            return None
-        bought = self._store.last_buy_at(f.leader, f.token_id)
-        return (self._clock.now() if bought is None else bought) + wait
-
     async def _send(
         self, p: PendingFill, running: Running, intent: OrderIntent, book: Book, info: MarketInfo | None
     ) -> CopyOutcome | None:
@@ -304,7 +295,9 @@ class Executor:
         if book.best_ask is not None:
             details["best_ask"] = str(book.best_ask)
         key = f"{f.tx_hash}:{f.log_index}:{self._store.orders_for_fill(p.fill_id)}"
-        ticket = orders.OrderTicket(key, f.leader, fill_id=p.fill_id, settle_until=self._settle_until(f))
+        wait = self._settings.live.sell_settle_wait_s if f.side is Side.SELL else 0.0  # BUYs never wait
+        until = orders.settle_deadline(self._store, f.leader, f.token_id, self._clock.now(), wait)
+        ticket = orders.OrderTicket(key, f.leader, fill_id=p.fill_id, settle_until=until)
         sent = await orders.send(self._store, self._broker, self._clock, intent, book, ticket)
         if sent.status is orders.Sending.UNKNOWN:
             if f.side is Side.BUY:  # it may have filled: later decisions in this run must not spend it again

@@ -55,6 +55,16 @@ class Sent:
         return Skip(self.code, self.reason)
 
 
+def settle_deadline(store: Store, leader: str, token_id: int, now: float, wait_s: float) -> float | None:
+    """Until when a SELL of this position refused for balance waits for its shares to settle: its
+    last purchase (or ``now``, for one bought earlier in this batch and not stored yet) plus
+    ``wait_s`` (``live.sell_settle_wait_s``); None when there is no wait."""
+    if wait_s <= 0:
+        return None
+    bought = store.last_buy_at(leader, token_id)
+    return (now if bought is None else bought) + wait_s
+
+
 @dataclass(frozen=True, slots=True)
 class OrderTicket:
     """Who an order is for: its idempotency key and what it is about."""

@@ -35,7 +35,7 @@ from copybot.rules.sizing import sell_bound
 from copybot.store import Store
 from copybot.store.ledger import ExitOutcome
 from copybot.store.records import exit_purpose
-from copybot.trading.orders import OrderTicket, Sending, send
+from copybot.trading.orders import OrderTicket, Sending, send, settle_deadline
 from copybot.upstream.market import MarketData
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,8 @@ class PositionManager:
             position.token_id, Side.SELL, shares, bound, {"exit": signal.text, "bid": str(book.best_bid)}
         )
         wait = self._settings.live.sell_settle_wait_s
-        bought = self._store.last_buy_at(position.leader, position.token_id) if wait > 0 else None
-        settle_until = None if wait <= 0 else (now if bought is None else bought) + wait
-        ticket = OrderTicket(client_key, position.leader, purpose=exit_purpose(signal.rule), settle_until=settle_until)
+        until = settle_deadline(self._store, position.leader, position.token_id, now, wait)
+        ticket = OrderTicket(client_key, position.leader, purpose=exit_purpose(signal.rule), settle_until=until)
         sent = await send(self._store, self._broker, self._clock, intent, book, ticket)
         if sent.status in (Sending.UNKNOWN, Sending.DEFERRED):
             raise TransientError(f"exit of {position.token_id} not settled: {sent.reason}")  # looked up / retried

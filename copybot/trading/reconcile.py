@@ -41,13 +41,15 @@ async def reconcile(store: Store, broker: Broker, market: MarketData, clock: Clo
             continue
         now = clock.now()
         pending = store.fill(order.fill_id) if order.fill_id is not None else None
-        info = (await market.market_info([order.token_id])).get(order.token_id)
-        if result is not None and info is not None and info.condition_id:
-            fee = (await market.fee_rates([info.condition_id])).get(info.condition_id)
-            result = with_fee(result, fee)  # what the fill cost on top (or took from a sale)
+        resolved += 1
         if result is None or result.shares <= 0:
             store.set_order_status(order.client_key, "abandoned", now)  # never executed
-        elif order.exit_rule is not None:
+            continue
+        # the market: its fee, and a position without its condition id is never checked for resolution
+        info = (await market.market_info([order.token_id])).get(order.token_id)
+        if info is not None and info.condition_id:  # what the fill cost on top (or took from a sale)
+            result = with_fee(result, (await market.fee_rates([info.condition_id])).get(info.condition_id))
+        if order.exit_rule is not None:
             intent = OrderIntent(order.token_id, Side.SELL, order.amount, None)
             exit_ = ExitOutcome(
                 order.leader, order.token_id, order.exit_rule, order.client_key, intent, result, detail=NOTE
@@ -55,7 +57,6 @@ async def reconcile(store: Store, broker: Broker, market: MarketData, clock: Clo
             store.record_exit(exit_, broker.mode, now)
         elif pending is not None:
             f = pending.fill
-            # the market too (above): a position without its condition id is never checked for resolution
             outcome = CopyOutcome(
                 f,
                 Decision.FILLED,
@@ -70,5 +71,4 @@ async def reconcile(store: Store, broker: Broker, market: MarketData, clock: Clo
         else:
             store.set_order_status(order.client_key, "filled", now)
             log.warning("order %s filled but its fill is gone; record it by hand", order.client_key)
-        resolved += 1
     return resolved
