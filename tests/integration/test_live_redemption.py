@@ -5,17 +5,33 @@ longer holds its tokens, so its payout is counted once: in the wallet's cash, no
 from __future__ import annotations
 
 import logging
+import sqlite3
 from decimal import Decimal
 
 import pytest
 from eth_account import Account
 
+from copybot.config.settings import Settings
 from copybot.models import to_units
+from copybot.sandbox.book import Market
 from copybot.sandbox.market_events import redeem
 from copybot.sandbox.transactions import COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER
 from tests.support.cli import assert_clean_error, run_cli
 from tests.support.live import FUNDS, Live, buy
 from tests.support.sandbox import KEY_ENV, write_settings
+
+
+def bought_then_resolved(live: Live, settings: Settings, market: Market, winner: int) -> tuple[sqlite3.Row, int]:
+    """A copied BUY of ``winner``, its market resolved to it, then one more cycle: the position as it
+    was bought, and the wallet's pUSD just before that cycle."""
+    buy(live, 0, winner, "40")
+    live.box.mine(1)
+    live.run(settings)
+    [position] = live.rows("SELECT * FROM positions")
+    live.box.resolve(market.condition_id, winner)
+    before = live.box.balances(live.address).collateral
+    live.run(settings)
+    return position, before
 
 
 @pytest.mark.parametrize("live", ["eoa", "deposit"], indirect=True)
@@ -63,14 +79,7 @@ def test_auto_redeem_sends_the_redeem_from_an_eoa_and_books_the_payout_in_the_sa
     data["live"]["auto_redeem"] = True
     settings = live.settings(data)
     market = box.markets[1]  # neg-risk: redeemed through the neg-risk collateral adapter
-    winner = market.tokens[0]
-    buy(live, 0, winner, "40")
-    box.mine(1)
-    live.run(settings)
-    [position] = live.rows("SELECT * FROM positions")
-    box.resolve(market.condition_id, winner)
-    before = box.balances(live.address).collateral
-    live.run(settings)
+    position, before = bought_then_resolved(live, settings, market, market.tokens[0])
     [sent] = box.transactions.sent
     assert sent["status"] == "0x1" and sent["from"] == live.address
     assert sent["to"] == NEG_RISK_COLLATERAL_ADAPTER
@@ -89,14 +98,9 @@ def test_copybot_redeem_lists_with_dry_run_then_redeems_and_watch_books_it(live:
     config = write_settings(live.tmp / "settings.yaml", data)
     settings = live.settings(data)
     market = box.markets[2]
-    winner = market.tokens[1]
-    buy(live, 0, winner, "40")
-    box.mine(1)
-    live.run(settings)
-    box.resolve(market.condition_id, winner)
-    live.run(settings)  # marked redeemable: auto_redeem is off
+    bought_then_resolved(live, settings, market, market.tokens[1])
     [position] = live.rows("SELECT * FROM positions")
-    assert position["redeemable"] == 1
+    assert position["redeemable"] == 1, "marked redeemable: auto_redeem is off"
     env = {KEY_ENV: box.api_key, "COPYBOT_TEST_PRIVATE_KEY": live.key}
 
     listed = run_cli("redeem", "--dry-run", "--config", str(config), env=env)
@@ -131,14 +135,8 @@ def test_a_polymarket_wallet_redeems_through_the_relayer_with_its_api_key(
     data["live"]["auto_redeem"] = True
     settings = live.settings(data)
     market = box.markets[3]
-    winner = market.tokens[1]
-    buy(live, 0, winner, "40")
-    box.mine(1)
-    live.run(settings)
-    [position] = live.rows("SELECT * FROM positions")
-    box.resolve(market.condition_id, winner)
-    before = box.balances(live.address).collateral
-    live.run(settings)  # redeemed by the relayer, gasless, for the wallet: booked in the same cycle
+    # redeemed by the relayer, gasless, for the wallet: booked in the same cycle
+    position, before = bought_then_resolved(live, settings, market, market.tokens[1])
     [relayed] = box.relayer.transactions.values()
     kind = {"proxy": "PROXY", "safe": "SAFE", "deposit": "WALLET"}[live.kind]
     assert (relayed["state"], relayed["wallet"], relayed["calls"], relayed["type"]) == (
@@ -166,11 +164,7 @@ def test_a_relayer_key_that_is_not_the_relayers_is_refused_and_nothing_is_booked
     data["live"]["auto_redeem"] = True
     settings = live.settings(data)
     market = box.markets[3]
-    buy(live, 0, market.tokens[1], "40")
-    box.mine(1)
-    live.run(settings)
-    box.resolve(market.condition_id, market.tokens[1])
-    live.run(settings)  # the relayer says 401: logged, tried again later; the position waits
+    bought_then_resolved(live, settings, market, market.tokens[1])  # the relayer says 401: tried again later
     assert box.relayer.transactions == {}
     [waiting] = live.rows("SELECT * FROM positions")
     assert waiting["redeemable"] == 1 and waiting["shares"] > 0
