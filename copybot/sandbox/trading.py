@@ -97,6 +97,7 @@ class Clob(ClobReads):
         self.failing_trades = False  # trades matched while set FAIL on chain (reverted when mined)
         self.settlement_lag = False  # what a match brings arrives only when its block is mined
         self.async_settlement = False  # answers carry tradeIDs only, no transaction hashes
+        self.refusals_in_body = False  # POST /order refusals as HTTP 200 {"success": false, ...}, not 400
         # (holder, "COLLATERAL" | "CONDITIONAL") whose approvals for the exchanges are missing:
         # allowances show 0 and orders needing them are refused for balance / allowance
         self.unapproved: set[tuple[str, str]] = set()

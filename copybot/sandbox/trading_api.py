@@ -40,6 +40,7 @@ from .gate import route_path
 from .ledger import COLLATERAL, MAX_ALLOWANCE
 from .market_events import winner
 from .orders import OrderError
+from .trading import FAK_NOT_FILLED, FOK_NOT_FILLED
 from .web import BadRequest, json_body, parse_token
 
 if TYPE_CHECKING:
@@ -120,7 +121,14 @@ def trading_routes(sandbox: Sandbox) -> list[Route]:
             if not isinstance(order_id, str):
                 raise BadRequest("Invalid order payload")
             return JSONResponse(clob.cancel(key, [order_id.lower()]))
-        return JSONResponse(clob.place(key, body))
+        try:
+            return JSONResponse(clob.place(key, body))
+        except OrderError as exc:
+            if not clob.refusals_in_body:
+                raise
+            # answered 200 with the refusal in the body (``success: false``); a kill says "unmatched"
+            killed = str(exc) in (FOK_NOT_FILLED, FAK_NOT_FILLED)
+            return JSONResponse(_failure(str(exc)) | ({"status": "unmatched"} if killed else {}))
 
     async def orders(request: Request) -> JSONResponse:
         key = await l2(request)
@@ -195,11 +203,16 @@ def trading_routes(sandbox: Sandbox) -> list[Route]:
                 "mts": _num(market.tick_size),
                 "mos": _num(market.min_order_size),
                 "nr": market.neg_risk,
-                "fd": {"r": _num(market.fee_rate), "e": _num(market.fee_exponent), "to": True},
                 "mbf": 0,
                 "tbf": 0,
                 "ao": open_,
             }
+            # "fd" is optional: a market without fees has none
+            | (
+                {"fd": {"r": _num(market.fee_rate), "e": _num(market.fee_exponent), "to": True}}
+                if market.fee_rate
+                else {}
+            )
         )
 
     async def market_by_token(request: Request) -> JSONResponse:

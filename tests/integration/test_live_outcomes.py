@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from copybot.models import to_units
@@ -250,7 +251,10 @@ def test_an_order_refused_because_the_tick_changed_is_signed_again_on_the_new_ti
 @pytest.mark.parametrize("live", ["eoa", "deposit"], indirect=True)
 def test_fees_the_clob_charges_are_the_ones_copybot_sizes_and_books(live: Live) -> None:
     box = live.box
+    clob_market = f"{live.server.urls['clob']}/clob-markets/{box.markets[1].condition_id}"
+    assert "fd" not in httpx.get(clob_market, timeout=5).json(), "no fees: no fee data (the field is optional)"
     set_fees(box, Decimal("0.03"), Decimal(1))  # 3% x p(1-p) per share, on every market
+    assert httpx.get(clob_market, timeout=5).json()["fd"] == {"r": 0.03, "e": 1, "to": True}
     data = live.data(max_order_usdc=10)  # the $10 copy and its fee must fit $10 together
     settings = live.settings(data)
     token = box.markets[1].tokens[0]
@@ -308,3 +312,31 @@ def test_answers_that_name_trades_only_are_booked_and_settled_by_trade(live: Liv
     live.run(settings)
     [trade] = live.rows("SELECT * FROM trades")
     assert trade["settlement"] == "confirmed"
+
+
+def test_refusals_answered_with_200_and_success_false_are_the_same_decisions(live: Live) -> None:
+    box = live.box
+    box.clob.refusals_in_body = True  # production may answer a refusal in the body instead of a 400
+    data = live.data()
+    data["leaders"][1]["risk"] = {"max_slippage": 0}
+    data["live"]["sell_settle_wait_s"] = 0
+    settings = live.settings(data)
+    token = box.markets[0].tokens[0]
+    with live.sdk() as client:  # the answer really is a 200 with the refusal in its body
+        order = client.create_market_order(
+            token_id=str(token), side="BUY", amount=Decimal(150), max_price=Decimal("0.01"), order_type="FOK"
+        )
+        refused = client.post_order(order)
+    assert not refused.ok and refused.code in ("unmatched", "fok_not_filled"), refused
+    tight = buy(live, 1, token, str(box.book(token).asks[0].size - 2))  # a FOK that cannot fill
+    box.mine(1)
+    live.run(settings)
+    killed = live.decision(tight)
+    assert (killed["decision"], killed["code"]) == ("skipped", "not_filled"), killed["reason"]
+    box.clob.unapproved.add((live.address, "COLLATERAL"))
+    broke = buy(live, 0, box.markets[2].tokens[0], "30")
+    box.mine(1)
+    live.run(settings)
+    failed = live.decision(broke)
+    assert failed["decision"] == "failed" and "not enough balance / allowance" in failed["reason"], failed["reason"]
+    assert live.trades() == []

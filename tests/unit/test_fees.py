@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from copybot.errors import MalformedResponse
 from copybot.models import FeeRate
 from copybot.protocol import CENT
 from copybot.rules.fees import fee_at_most, fee_fraction, fee_units, spend_within
+from copybot.upstream.market import parse_fee_data
 
 TWO = FeeRate(Decimal("0.02"))
 
@@ -54,3 +56,23 @@ def test_spend_within_is_the_largest_whole_cent_spend_whose_fee_fits(limit: int,
     assert spend + fee_at_most(spend, fraction) <= limit
     more = spend + CENT
     assert more + fee_at_most(more, fraction) > limit
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"mts": 0.01}, None),  # "fd" is optional: no fee data, no fee
+        ({"fd": {"r": 0, "e": 1}}, None),
+        ({"fd": {"r": "0.02", "e": "2"}}, FeeRate(Decimal("0.02"), Decimal(2))),
+        ({"fd": {"r": 0.03}}, FeeRate(Decimal("0.03"), Decimal(1))),  # exponent defaults to 1
+        ({"fd": "none"}, None),
+    ],
+)
+def test_a_markets_fee_data_as_the_clob_sends_it(body: dict, expected: FeeRate | None) -> None:
+    assert parse_fee_data(body) == expected
+
+
+@pytest.mark.parametrize("body", [[], {"fd": {"r": -0.1}}, {"fd": {"r": 1}}, {"fd": {"r": "x"}}])
+def test_fee_data_that_cannot_be_is_malformed(body: object) -> None:
+    with pytest.raises(MalformedResponse):
+        parse_fee_data(body)
